@@ -1,0 +1,299 @@
+"""One job <-> one zip archive. Knows bytes and members, not folders.
+
+Layout of ``<YYYYmmddTHHMMSSffffffZ>_<job_id>.zip``:
+
+``manifest.json``
+    Plain JSON (schema below); listing reads only this and never unpickles.
+``payload.pkl``
+    The pickled job: circuits, parameter binds, run and backend options (noise model
+    included), the ``Result`` (or the error text).
+``signature.json``
+    ``{"algorithm": "HMAC-SHA256", "key_id": ..., "mac": ...}``: an HMAC of the exact bytes of
+    ``manifest.json`` with the store's secret key. The manifest holds the SHA-256 and size of
+    every other member, so one MAC covers the whole archive. A reader checks the MAC, then the
+    member's SHA-256, and only then unpickles.
+
+Manifest schema, version 1 (``schema_version``): ``job_id``, ``job_name``, ``job_tags``,
+``backend_name``, ``backend_version``, ``backend_class``, ``status`` (a ``JobStatus`` name),
+``error`` (text or null), ``creation_date`` and ``end_date`` (ISO 8601, UTC), ``num_circuits``,
+``circuit_names``, ``num_qubits`` (widest circuit), ``shots``, ``method``, ``seed_simulator``,
+``success``, ``time_taken`` (seconds), ``versions`` (``qiskit``, ``qiskit_aer``, ``numpy``,
+``python``, ``qiskit_aer_jobstore``), ``host``, ``pid``, ``primitive`` (null for backend jobs),
+``notes`` (list of strings), ``members`` (``{name: {"size": int, "sha256": hex}}``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import pickle
+import re
+import zipfile
+from typing import Any, BinaryIO
+
+from . import signing
+from .exceptions import JobArchiveError, JobStoreIntegrityError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+PAYLOAD = "payload.pkl"
+SIGNATURE = "signature.json"
+SUFFIX = ".zip"
+MAX_MANIFEST_BYTES = 16 * 1024**2
+MAX_MEMBER_BYTES = 64 * 1024**3
+_NAME_RE = re.compile(r"^(\d{8}T\d{12}Z)_(.+)\.zip$")
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+# Members that are large and barely compressible are stored, small ones deflated.
+_DEFLATE_BELOW = 1024**2
+
+_MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "schema_version": int,
+    "job_id": str,
+    "backend_name": str,
+    "status": str,
+    "creation_date": str,
+    "members": dict,
+}
+
+
+def archive_name(created: _dt.datetime, job_id: str) -> str:
+    """The archive's file name: UTC creation time, then the job id."""
+    stamp = created.astimezone(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{stamp}_{job_id}{SUFFIX}"
+
+
+def job_id_from_name(name: str) -> str | None:
+    """The job id in an archive name, or None if the name is not an archive's."""
+    match = _NAME_RE.match(name)
+    if not match or not JOB_ID_RE.match(match.group(2)) or ".." in match.group(2):
+        return None
+    return match.group(2)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def dump_payload(payload: dict[str, Any]) -> bytes:
+    """Pickle a payload (protocol 5)."""
+    return pickle.dumps(payload, protocol=5)
+
+
+def write_archive(
+    out: BinaryIO,
+    manifest: dict[str, Any],
+    members: dict[str, bytes],
+    key: bytes,
+) -> dict[str, Any]:
+    """Write one archive to ``out``.
+
+    Args:
+        out: a writable binary file.
+        manifest: the manifest fields; ``members`` and ``schema_version`` are filled in here.
+        members: member name -> bytes (at least ``payload.pkl``).
+        key: the signing key.
+
+    Returns:
+        The manifest as written.
+    """
+    manifest = dict(manifest)
+    manifest["schema_version"] = SCHEMA_VERSION
+    manifest["members"] = {
+        name: {"size": len(data), "sha256": sha256_hex(data)} for name, data in members.items()
+    }
+    manifest_bytes = json.dumps(manifest, sort_keys=True, default=str).encode("utf-8")
+    signature = {
+        "algorithm": signing.ALGORITHM,
+        "key_id": signing.key_id(key),
+        "mac": signing.sign(key, manifest_bytes),
+    }
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr(MANIFEST, manifest_bytes, compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(SIGNATURE, json.dumps(signature), compress_type=zipfile.ZIP_DEFLATED)
+        for name, data in members.items():
+            method = zipfile.ZIP_DEFLATED if len(data) < _DEFLATE_BELOW else zipfile.ZIP_STORED
+            zf.writestr(name, data, compress_type=method, compresslevel=1)
+    return manifest
+
+
+class ArchiveReader:
+    """Reads one archive: the manifest without trust, members only after verification.
+
+    Args:
+        source: a path or a readable, seekable binary file.
+        label: how to name the archive in errors (its path or blob name).
+    """
+
+    def __init__(self, source: Any, label: str):
+        self.label = label
+        try:
+            self._zip = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise JobArchiveError(
+                f"{label} is not a readable job archive ({exc}). Run `JobStore.check()` to list "
+                "damaged archives; move this one away or restore it from a copy."
+            ) from exc
+        self._manifest_bytes: bytes | None = None
+        self._manifest: dict[str, Any] | None = None
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def _raw(self, name: str, limit: int) -> bytes:
+        try:
+            info = self._zip.getinfo(name)
+        except KeyError:
+            raise JobArchiveError(f"{self.label} has no member {name!r}: it is incomplete.") from None
+        if info.file_size > limit:
+            raise JobArchiveError(
+                f"{self.label}: member {name!r} declares {info.file_size} bytes, over the "
+                f"limit of {limit}; refused before decompressing."
+            )
+        try:
+            with self._zip.open(info) as handle:
+                data = handle.read(limit + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError,
+                NotImplementedError, zipfile.LargeZipFile) as exc:
+            raise JobArchiveError(f"{self.label}: member {name!r} cannot be read ({exc}).") from exc
+        except Exception as exc:  # zlib.error and friends from a corrupt stream
+            raise JobArchiveError(f"{self.label}: member {name!r} is corrupt ({exc}).") from exc
+        if len(data) > limit:
+            raise JobArchiveError(f"{self.label}: member {name!r} is larger than it declares.")
+        return data
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest, type-checked but not verified (it is plain JSON: safe to read)."""
+        if self._manifest is None:
+            raw = self._raw(MANIFEST, MAX_MANIFEST_BYTES)
+            self._manifest = parse_manifest(raw, self.label)
+            self._manifest_bytes = raw
+        return self._manifest
+
+    def signature(self) -> dict[str, Any]:
+        raw = self._raw(SIGNATURE, 4096)
+        try:
+            sig = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise JobStoreIntegrityError(f"{self.label}: the signature is unreadable.") from exc
+        if not isinstance(sig, dict):
+            raise JobStoreIntegrityError(f"{self.label}: the signature is malformed.")
+        return sig
+
+    def is_signed_by(self, key: bytes) -> bool:
+        """Whether the manifest's MAC verifies with ``key`` (no exception on a mismatch)."""
+        self.manifest()
+        try:
+            sig = self.signature()
+        except JobArchiveError:
+            return False
+        return signing.verify(key, self._manifest_bytes or b"", sig.get("mac"))
+
+    def verify(self, key: bytes) -> None:
+        """Check the manifest's MAC with ``key``.
+
+        Raises:
+            JobStoreIntegrityError: unsigned, signed with another key, or altered.
+        """
+        self.manifest()
+        try:
+            sig = self.signature()
+        except JobArchiveError as exc:
+            raise JobStoreIntegrityError(
+                f"{self.label} is unsigned ({exc}); it was not unpickled. Import it with "
+                "`JobStore.import_archive(path, trust=True)` only if you trust where it came from."
+            ) from exc
+        if signing.verify(key, self._manifest_bytes or b"", sig.get("mac")):
+            return
+        if sig.get("key_id") != signing.key_id(key):
+            raise JobStoreIntegrityError(
+                f"{self.label} was signed with another key (key id {sig.get('key_id')!r}, this "
+                f"store's is {signing.key_id(key)!r}); it was not unpickled. If you trust its "
+                "author, import it with `JobStore.import_archive(path, trust=True)`."
+            )
+        raise JobStoreIntegrityError(
+            f"{self.label} was altered after it was saved (its signature does not match); it "
+            "was not unpickled. Restore it from a copy or delete it."
+        )
+
+    def member(self, name: str, key: bytes) -> bytes:
+        """A member's bytes, after the signature and its SHA-256 are checked."""
+        self.verify(key)
+        entry = self.manifest()["members"].get(name)
+        if not isinstance(entry, dict):
+            raise JobArchiveError(f"{self.label}: the manifest lists no member {name!r}.")
+        size = entry.get("size")
+        if not isinstance(size, int) or not 0 <= size <= MAX_MEMBER_BYTES:
+            raise JobArchiveError(f"{self.label}: member {name!r} has an invalid size.")
+        data = self._raw(name, size)
+        if len(data) != size or sha256_hex(data) != entry.get("sha256"):
+            raise JobStoreIntegrityError(
+                f"{self.label}: member {name!r} does not match its signed checksum; it was not "
+                "unpickled. Restore the archive from a copy or delete it."
+            )
+        return data
+
+    def payload(self, key: bytes) -> dict[str, Any]:
+        """The unpickled payload; verified first, never unpickled otherwise."""
+        data = self.member(PAYLOAD, key)
+        try:
+            payload = pickle.loads(data)
+        except Exception as exc:
+            raise JobArchiveError(
+                f"{self.label}: the payload verified but cannot be unpickled with the installed "
+                f"packages ({type(exc).__name__}: {exc}). It may need the Qiskit version it was "
+                "saved with (see its manifest's versions)."
+            ) from exc
+        if not isinstance(payload, dict):
+            raise JobArchiveError(f"{self.label}: the payload is not a job payload.")
+        return payload
+
+
+def parse_manifest(raw: bytes, label: str) -> dict[str, Any]:
+    """Parse and type-check manifest bytes."""
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise JobArchiveError(f"{label}: manifest.json is not valid JSON ({exc}).") from exc
+    if not isinstance(manifest, dict):
+        raise JobArchiveError(f"{label}: manifest.json is not a JSON object.")
+    for field, kind in _MANIFEST_TYPES.items():
+        if not isinstance(manifest.get(field), kind) or isinstance(manifest.get(field), bool):
+            raise JobArchiveError(
+                f"{label}: manifest field {field!r} is missing or not of type "
+                f"{getattr(kind, '__name__', kind)}."
+            )
+    if manifest["schema_version"] > SCHEMA_VERSION:
+        raise JobArchiveError(
+            f"{label} has manifest schema_version {manifest['schema_version']}, newer than this "
+            f"qiskit-aer-jobstore understands ({SCHEMA_VERSION}). Upgrade qiskit-aer-jobstore."
+        )
+    if not JOB_ID_RE.match(manifest["job_id"]) or ".." in manifest["job_id"]:
+        raise JobArchiveError(f"{label}: manifest job_id {manifest['job_id']!r} is not valid.")
+    try:
+        parse_time(manifest["creation_date"])
+    except ValueError as exc:
+        raise JobArchiveError(f"{label}: creation_date is not an ISO 8601 time.") from exc
+    return manifest
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """Parse an ISO 8601 time; a naive one is taken as UTC."""
+    value = _dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value
+
+
+def read_manifest_bytes(data: bytes, label: str) -> dict[str, Any]:
+    """The manifest of an archive given as bytes."""
+    with ArchiveReader(io.BytesIO(data), label) as reader:
+        return reader.manifest()

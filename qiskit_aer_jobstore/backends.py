@@ -1,0 +1,140 @@
+"""Drop-in store-enabled simulators, ``enable()`` / ``disable()``, and ``execute``."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+import qiskit_aer
+from qiskit import transpile
+from qiskit_aer.backends.aerbackend import AerBackend
+
+from .exceptions import JobStoreError
+from .mixin import (
+    JobStoreMixin,
+    StoreMethods,
+    attach_context,
+    execute_and_save,
+    intercept_option,
+)
+
+
+class AerSimulator(JobStoreMixin, qiskit_aer.AerSimulator):
+    """``qiskit_aer.AerSimulator`` that saves every job to the local job store."""
+
+
+class QasmSimulator(JobStoreMixin, qiskit_aer.QasmSimulator):
+    """``qiskit_aer.QasmSimulator`` that saves every job to the local job store."""
+
+
+class StatevectorSimulator(JobStoreMixin, qiskit_aer.StatevectorSimulator):
+    """``qiskit_aer.StatevectorSimulator`` that saves every job to the local job store."""
+
+
+class UnitarySimulator(JobStoreMixin, qiskit_aer.UnitarySimulator):
+    """``qiskit_aer.UnitarySimulator`` that saves every job to the local job store."""
+
+
+# -- enable() / disable(): the same hooks grafted onto Aer's own base class --------------
+_MISSING = object()
+_saved: dict[str, Any] = {}
+_graft_lock = threading.Lock()
+_STORE_ATTRS = ("job_store", "local_jobs", "jobs", "retrieve_job", "delete_job",
+                "_jobstore_save_jobs")
+
+
+def _grafts() -> dict[str, Any]:
+    run_circuits = AerBackend._run_circuits
+    execute_job = AerBackend._execute_circuits_job
+    set_option = AerBackend.set_option
+
+    @functools.wraps(run_circuits)
+    def _run_circuits(self, circuits, parameter_binds, **run_options):
+        return run_circuits(self, circuits, parameter_binds,
+                            **attach_context(self, run_options))
+
+    @functools.wraps(execute_job)
+    def _execute_circuits_job(self, circuits, parameter_binds, run_options, job_id="",
+                              format_result=True):
+        return execute_and_save(self, functools.partial(execute_job, self), circuits,
+                                parameter_binds, run_options, job_id, format_result)
+
+    @functools.wraps(set_option)
+    def _set_option(self, key, value):
+        if not intercept_option(self, key, value):
+            set_option(self, key, value)
+
+    grafts = {"_run_circuits": _run_circuits, "_execute_circuits_job": _execute_circuits_job,
+              "set_option": _set_option}
+    for name in _STORE_ATTRS:
+        grafts[name] = StoreMethods.__dict__[name]
+    return grafts
+
+
+def enabled() -> bool:
+    """Whether ``enable()`` is in force."""
+    return bool(_saved)
+
+
+def enable() -> None:
+    """Make Aer's own simulators store-enabled, for code that builds ``qiskit_aer.AerSimulator``
+    itself (primitives, third-party libraries). ``disable()`` undoes it exactly."""
+    with _graft_lock:
+        if _saved:
+            return
+        for name, value in _grafts().items():
+            _saved[name] = AerBackend.__dict__.get(name, _MISSING)
+            setattr(AerBackend, name, value)
+
+
+def disable() -> None:
+    """Restore Aer's classes exactly as they were before ``enable()``."""
+    with _graft_lock:
+        for name, value in _saved.items():
+            if value is _MISSING:
+                delattr(AerBackend, name)
+            else:
+                setattr(AerBackend, name, value)
+        _saved.clear()
+
+
+def is_store_enabled(backend: Any) -> bool:
+    return isinstance(backend, JobStoreMixin) or (enabled() and isinstance(backend, AerBackend))
+
+
+_TRANSPILE_OPTIONS = ("basis_gates", "coupling_map", "initial_layout", "layout_method",
+                      "routing_method", "optimization_level", "seed_transpiler",
+                      "scheduling_method", "translation_method", "approximation_degree")
+
+
+def execute(circuits, backend, save_jobs: bool | None = True, **run_options: Any):
+    """Transpile ``circuits`` for ``backend`` and run them: ``qiskit.execute`` for Qiskit 2.x.
+
+    Args:
+        circuits: a ``QuantumCircuit`` or a list of them.
+        backend: a store-enabled simulator (``qiskit_aer_jobstore.AerSimulator``, or any Aer
+            simulator after ``enable()``).
+        save_jobs: save this job to the store (None: the backend's / global setting).
+        run_options: transpiler options (``optimization_level``, ``seed_transpiler``,
+            ``basis_gates``, ``coupling_map``, ``initial_layout``, ...) and run options
+            (``shots``, ``seed_simulator``, ``parameter_binds``, ``job_name``, ``job_tags``,
+            ...).
+
+    Returns:
+        AerJob: the running job.
+
+    Raises:
+        JobStoreError: ``save_jobs=True`` on a backend that cannot save jobs.
+    """
+    if save_jobs and not is_store_enabled(backend):
+        raise JobStoreError(
+            f"Cannot save jobs of {backend!r}: it is not store-enabled. Use "
+            "qiskit_aer_jobstore.AerSimulator (or AerSimulator.from_backend(...)), or call "
+            "qiskit_aer_jobstore.enable() first."
+        )
+    transpile_options = {k: run_options.pop(k) for k in _TRANSPILE_OPTIONS if k in run_options}
+    compiled = transpile(circuits, backend, **transpile_options)
+    if is_store_enabled(backend):
+        run_options["save_jobs"] = save_jobs
+    return backend.run(compiled, **run_options)

@@ -1,0 +1,146 @@
+"""Where archive bytes live. ``FolderBlobs`` keeps them as files in a folder; the team store
+puts the same bytes in an S3 bucket behind the same methods."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from .archive import SUFFIX
+from .exceptions import JobStoreUnavailableError
+
+TEMP_PREFIX = ".tmp-"
+TEMP_SUFFIX = ".part"
+
+
+class FolderBlobs:
+    """Archives as files in one folder (mode 0700), each written to a temp file and renamed.
+
+    Args:
+        root: the folder.
+        fsync: fsync each file and the folder before and after the rename (power-loss safe).
+    """
+
+    def __init__(self, root: Path, fsync: bool = True):
+        self.root = Path(root)
+        self.fsync = fsync
+
+    def __repr__(self) -> str:
+        return f"FolderBlobs({str(self.root)!r})"
+
+    def ensure(self) -> None:
+        """Create the folder (0700) if it is missing."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.root.is_dir():
+                raise NotADirectoryError(f"{self.root} is not a folder")
+        except FileExistsError as exc:
+            raise JobStoreUnavailableError(
+                f"The job store path {self.root} exists and is not a folder. Move it away or set "
+                "QISKIT_AER_JOBS_DIR to another folder."
+            ) from exc
+        except OSError as exc:
+            raise JobStoreUnavailableError(
+                f"Cannot create the job store folder {self.root}: {exc}. Set QISKIT_AER_JOBS_DIR "
+                "to a writable folder."
+            ) from exc
+
+    def put(self, name: str, write: Callable[[BinaryIO], None]) -> int:
+        """Write a blob atomically: temp file in the same folder, (fsync), rename.
+
+        Returns:
+            The blob's size in bytes.
+        """
+        self.ensure()
+        tmp = self.root / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                if self.fsync:
+                    os.fsync(handle.fileno())
+                size = handle.tell()
+            os.replace(tmp, self.root / name)
+            if self.fsync:
+                self._fsync_dir()
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return size
+
+    def put_bytes(self, name: str, data: bytes) -> int:
+        return self.put(name, lambda handle: handle.write(data))
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def open(self, name: str) -> BinaryIO:
+        """Open a blob for reading. Raises FileNotFoundError if it is gone."""
+        return open(self.root / name, "rb")
+
+    def get(self, name: str) -> bytes:
+        with self.open(name) as handle:
+            return handle.read()
+
+    def delete(self, name: str) -> bool:
+        """Remove a blob; False if it was already gone."""
+        try:
+            os.unlink(self.root / name)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def names(self) -> list[str]:
+        """Names of the archives in the folder (temp files excluded)."""
+        try:
+            with os.scandir(self.root) as entries:
+                return [
+                    e.name
+                    for e in entries
+                    if e.name.endswith(SUFFIX) and not e.name.startswith(".")
+                ]
+        except FileNotFoundError:
+            return []
+
+    def size(self, name: str) -> int:
+        return os.stat(self.root / name).st_size
+
+    def version(self) -> int | None:
+        """A token that changes whenever an archive is added or removed (the folder's mtime)."""
+        try:
+            return os.stat(self.root).st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def clean_temp(self, older_than: float = 3600.0) -> list[str]:
+        """Remove temp files left by killed writers that are older than ``older_than`` s."""
+        removed = []
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return removed
+        for entry in entries:
+            if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
+                try:
+                    if now - entry.stat().st_mtime > older_than:
+                        os.unlink(entry.path)
+                        removed.append(entry.name)
+                except OSError:
+                    pass
+        return removed

@@ -1,0 +1,35 @@
+"""Errors raised by the job store. Every one derives from :class:`JobStoreError`."""
+
+from qiskit.exceptions import QiskitError
+
+
+class JobStoreError(QiskitError):
+    """Base class for every error of qiskit-aer-jobstore."""
+
+
+class JobNotFoundError(JobStoreError):
+    """No stored job has the requested id."""
+
+
+class InvalidJobIdError(JobStoreError, ValueError):
+    """A job id that is not well formed (path separators, glob characters, empty, not a string)."""
+
+
+class JobStoreIntegrityError(JobStoreError):
+    """An archive's signature or checksums do not verify: it was not unpickled."""
+
+
+class JobArchiveError(JobStoreError):
+    """An archive is damaged or not a job archive (truncated, not a zip, bad manifest, ...)."""
+
+
+class JobStoreSettingsError(JobStoreError, ValueError):
+    """A setting (environment variable or ``settings.conf``) has an invalid value."""
+
+
+class JobStoreKeyError(JobStoreError):
+    """The signing key cannot be created, read, or is unsafe (readable by others)."""
+
+
+class JobStoreUnavailableError(JobStoreError):
+    """The store folder or its index cannot be used (not writable, locked, disk full, ...)."""

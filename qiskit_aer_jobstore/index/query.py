@@ -1,0 +1,250 @@
+"""Job filters and the SQL they become. Built once, run on SQLite or PostgreSQL.
+
+Filter names follow ``QiskitRuntimeService.jobs()`` where it has them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qiskit.providers import JobStatus
+
+from ..exceptions import JobStoreError
+
+COLUMNS = (
+    "job_id",
+    "archive",
+    "backend_name",
+    "status",
+    "job_name",
+    "created",
+    "ended",
+    "method",
+    "num_qubits",
+    "shots",
+    "num_circuits",
+    "primitive",
+    "size",
+    "sha256",
+    "manifest",
+)
+
+
+def to_epoch(value: _dt.datetime | str | float | int, name: str) -> float:
+    """A datetime (naive ones are local time, as in qiskit-ibm-runtime) as a UTC epoch."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise JobStoreError(
+                f"Invalid {name} {value!r}: give a datetime or an ISO 8601 string."
+            ) from None
+    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        value = _dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, _dt.datetime):
+        raise JobStoreError(f"Invalid {name} {value!r}: give a datetime or an ISO 8601 string.")
+    if value.tzinfo is None:
+        value = value.astimezone()  # naive datetimes are the user's local time
+    return value.timestamp()
+
+
+def _status_names(status: Any) -> list[str] | None:
+    if status is None:
+        return None
+    items = [status] if isinstance(status, (str, JobStatus)) else list(status)
+    names = []
+    for item in items:
+        if isinstance(item, JobStatus):
+            names.append(item.name)
+        elif isinstance(item, str) and item.upper() in JobStatus.__members__:
+            names.append(item.upper())
+        else:
+            raise JobStoreError(
+                f"Invalid status {item!r}: use JobStatus values or their names "
+                f"({', '.join(JobStatus.__members__)})."
+            )
+    return names
+
+
+def _range(value: Any, name: str) -> tuple[int | None, int | None] | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, range):
+        return (value.start, value.stop - 1)
+    if isinstance(value, Sequence) and len(value) == 2:
+        low, high = value
+        if all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in value):
+            return (low, high)
+    raise JobStoreError(
+        f"Invalid {name} {value!r}: give an int, or a (min, max) pair where either may be None."
+    )
+
+
+@dataclass
+class JobFilter:
+    """What ``jobs()`` / ``local_jobs()`` / ``JobStore.list()`` select.
+
+    Args:
+        limit: at most this many jobs (None: all).
+        skip: skip this many first.
+        descending: newest first (default) or oldest first.
+        backend_name: only jobs run on this backend.
+        status: a ``JobStatus`` or its name, or several.
+        job_name: only jobs with this name.
+        job_tags: only jobs with these tags ...
+        job_tags_operator: ... any of them (``"OR"``) or all of them (``"AND"``).
+        created_after / created_before: datetimes (naive ones are local time) or ISO strings.
+        method: simulation method (``"statevector"``, ...).
+        num_qubits: an int, or a ``(min, max)`` pair (either may be None).
+        shots: an int, or a ``(min, max)`` pair.
+        circuit_name: only jobs with a circuit of this name.
+        primitive: ``"sampler"``/``"estimator"`` for primitive jobs.
+    """
+
+    limit: int | None = 10
+    skip: int = 0
+    descending: bool = True
+    backend_name: str | None = None
+    status: Any = None
+    job_name: str | None = None
+    job_tags: Iterable[str] | None = None
+    job_tags_operator: str = "OR"
+    created_after: Any = None
+    created_before: Any = None
+    method: str | None = None
+    num_qubits: Any = None
+    shots: Any = None
+    circuit_name: str | None = None
+    primitive: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def where(self, ph: str = "?") -> tuple[str, list[Any]]:
+        """The WHERE clause (without the keyword; ``"1=1"`` when empty) and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+
+        def eq(column: str, value: Any) -> None:
+            clauses.append(f"{column} = {ph}")
+            params.append(value)
+
+        if self.backend_name is not None:
+            eq("backend_name", self.backend_name)
+        statuses = _status_names(self.status)
+        if statuses is not None:
+            clauses.append(f"status IN ({', '.join([ph] * len(statuses))})")
+            params.extend(statuses)
+        if self.job_name is not None:
+            eq("job_name", self.job_name)
+        if self.method is not None:
+            eq("method", self.method)
+        if self.primitive is not None:
+            eq("primitive", self.primitive)
+        for column, value in (("num_qubits", self.num_qubits), ("shots", self.shots)):
+            bounds = _range(value, column)
+            if bounds is None:
+                continue
+            if bounds[0] is not None:
+                clauses.append(f"{column} >= {ph}")
+                params.append(bounds[0])
+            if bounds[1] is not None:
+                clauses.append(f"{column} <= {ph}")
+                params.append(bounds[1])
+        if self.created_after is not None:
+            clauses.append(f"created >= {ph}")
+            params.append(to_epoch(self.created_after, "created_after"))
+        if self.created_before is not None:
+            clauses.append(f"created <= {ph}")
+            params.append(to_epoch(self.created_before, "created_before"))
+        if self.circuit_name is not None:
+            clauses.append(f"job_id IN (SELECT job_id FROM job_circuits WHERE name = {ph})")
+            params.append(self.circuit_name)
+        if self.job_tags is not None:
+            tags = [self.job_tags] if isinstance(self.job_tags, str) else list(self.job_tags)
+            if not all(isinstance(t, str) for t in tags):
+                raise JobStoreError(f"Invalid job_tags {self.job_tags!r}: give a list of strings.")
+            operator = str(self.job_tags_operator).upper()
+            if operator not in ("OR", "AND"):
+                raise JobStoreError(
+                    f"Invalid job_tags_operator {self.job_tags_operator!r}: use 'OR' or 'AND'."
+                )
+            tags = sorted(set(tags))
+            if tags:
+                marks = ", ".join([ph] * len(tags))
+                sub = f"SELECT job_id FROM job_tags WHERE tag IN ({marks})"
+                if operator == "AND":
+                    sub += f" GROUP BY job_id HAVING COUNT(*) = {ph}"
+                clauses.append(f"job_id IN ({sub})")
+                params.extend(tags)
+                if operator == "AND":
+                    params.append(len(tags))
+        return (" AND ".join(clauses) or "1=1"), params
+
+    def select(self, ph: str = "?", columns: str = "*") -> tuple[str, list[Any]]:
+        """The whole SELECT, ordered and paged."""
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 0):
+            raise JobStoreError(f"Invalid limit {self.limit!r}: give an int >= 0 or None.")
+        if not isinstance(self.skip, int) or self.skip < 0:
+            raise JobStoreError(f"Invalid skip {self.skip!r}: give an int >= 0.")
+        where, params = self.where(ph)
+        order = "DESC" if self.descending else "ASC"
+        sql = f"SELECT {columns} FROM jobs WHERE {where} ORDER BY created {order}, job_id {order}"
+        if self.limit is not None:
+            sql += f" LIMIT {ph}"
+            params.append(self.limit)
+        if self.skip:
+            sql += f" OFFSET {ph}" if self.limit is not None else f" LIMIT -1 OFFSET {ph}"
+            params.append(self.skip)
+        return sql, params
+
+
+def row_from_manifest(
+    manifest: dict[str, Any], archive: str, size: int, sha256: str | None
+) -> dict[str, Any]:
+    """The index row for a manifest."""
+    from ..archive import parse_time
+
+    def _int(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    ended = manifest.get("end_date")
+    try:
+        ended_epoch = parse_time(ended).timestamp() if isinstance(ended, str) else None
+    except ValueError:
+        ended_epoch = None
+    return {
+        "job_id": manifest["job_id"],
+        "archive": archive,
+        "backend_name": manifest["backend_name"],
+        "status": manifest["status"],
+        "job_name": manifest.get("job_name") if isinstance(manifest.get("job_name"), str) else None,
+        "created": parse_time(manifest["creation_date"]).timestamp(),
+        "ended": ended_epoch,
+        "method": manifest.get("method") if isinstance(manifest.get("method"), str) else None,
+        "num_qubits": _int(manifest.get("num_qubits")),
+        "shots": _int(manifest.get("shots")),
+        "num_circuits": _int(manifest.get("num_circuits")),
+        "primitive": manifest.get("primitive")
+        if isinstance(manifest.get("primitive"), str)
+        else None,
+        "size": size,
+        "sha256": sha256,
+        "manifest": json.dumps(manifest, sort_keys=True, default=str),
+    }
+
+
+def tags_of(manifest: dict[str, Any]) -> list[str]:
+    tags = manifest.get("job_tags") or []
+    return sorted({t for t in tags if isinstance(t, str)}) if isinstance(tags, list) else []
+
+
+def circuit_names_of(manifest: dict[str, Any]) -> list[str]:
+    names = manifest.get("circuit_names") or []
+    return sorted({n for n in names if isinstance(n, str)}) if isinstance(names, list) else []

@@ -1,0 +1,301 @@
+"""The local index: SQLite in the store folder, WAL mode, busy timeout.
+
+The archives are the source of truth; this file is a cache of their manifests that can be
+deleted at any time and is rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import JobStoreUnavailableError
+from .query import COLUMNS, JobFilter
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    archive TEXT NOT NULL,
+    backend_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    job_name TEXT,
+    created REAL NOT NULL,
+    ended REAL,
+    method TEXT,
+    num_qubits INTEGER,
+    shots INTEGER,
+    num_circuits INTEGER,
+    primitive TEXT,
+    size INTEGER NOT NULL DEFAULT 0,
+    sha256 TEXT,
+    manifest TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, job_id);
+CREATE INDEX IF NOT EXISTS jobs_backend_created ON jobs (backend_name, created);
+CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created);
+CREATE INDEX IF NOT EXISTS jobs_name ON jobs (job_name);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_archive ON jobs (archive);
+CREATE TABLE IF NOT EXISTS job_tags (
+    tag TEXT NOT NULL,
+    job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+    PRIMARY KEY (tag, job_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_tags_job ON job_tags (job_id);
+CREATE TABLE IF NOT EXISTS job_circuits (
+    name TEXT NOT NULL,
+    job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+    PRIMARY KEY (name, job_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_circuits_job ON job_circuits (job_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+class SQLiteIndex:
+    """Job rows in an SQLite file, one connection per thread and process.
+
+    Args:
+        path: the database file.
+        synchronous: SQLite's ``synchronous`` pragma (``FULL`` or ``NORMAL``).
+    """
+
+    placeholder = "?"
+
+    def __init__(self, path: Path, synchronous: str = "NORMAL"):
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._local = threading.local()
+        self.rebuilt = False  # set when the schema was (re)created: the caller reindexes
+
+    def __repr__(self) -> str:
+        return f"SQLiteIndex({str(self.path)!r})"
+
+    # -- connections -------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        try:
+            conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise self._unavailable(exc) from exc
+            # a corrupt index is only a cache: move it aside and start again
+            self._discard_corrupt()
+            try:
+                conn = self._open()
+            except sqlite3.Error as exc2:
+                raise self._unavailable(exc2) from exc2
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version != SCHEMA_VERSION:
+                    # older or unknown schema: drop the cache, the store rebuilds it
+                    for table in ("job_tags", "job_circuits", "jobs", "meta"):
+                        conn.execute(f"DROP TABLE IF EXISTS {table}")
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    self.rebuilt = True
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+            conn.execute("SELECT COUNT(*) FROM meta").fetchone()  # detects a corrupt file early
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _discard_corrupt(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            target = Path(str(self.path) + suffix)
+            if target.exists():
+                try:
+                    os.replace(target, Path(str(self.path) + f".corrupt{suffix}"))
+                except OSError:
+                    pass
+        self.rebuilt = True
+
+    def _unavailable(self, exc: Exception) -> JobStoreUnavailableError:
+        return JobStoreUnavailableError(
+            f"The job index {self.path} cannot be used: {exc}. If another process holds it "
+            "locked, retry later; if the folder is read-only, set QISKIT_AER_JOBS_DIR to a "
+            "writable one."
+        )
+
+    def _run(self, fn, *args):
+        """Run ``fn(conn, *args)`` turning SQLite errors into JobStoreUnavailableError."""
+        conn = self._connect()
+        try:
+            return fn(conn, *args)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise self._unavailable(exc) from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local = threading.local()
+
+    # -- writes ------------------------------------------------------------------------
+    @staticmethod
+    def _write_row(conn, row: dict[str, Any], tags: Iterable[str], circuits: Iterable[str]):
+        # a job saved again under a new archive name replaces the old row
+        conn.execute("DELETE FROM jobs WHERE job_id = ? OR archive = ?", (row["job_id"], row["archive"]))
+        conn.execute(
+            f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [row[c] for c in COLUMNS],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO job_tags (tag, job_id) VALUES (?, ?)",
+            [(t, row["job_id"]) for t in tags],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO job_circuits (name, job_id) VALUES (?, ?)",
+            [(n, row["job_id"]) for n in circuits],
+        )
+
+    def upsert(
+        self,
+        row: dict[str, Any],
+        tags: Iterable[str] = (),
+        circuits: Iterable[str] = (),
+        version_before: Any = None,
+        version_after: Any = None,
+    ) -> None:
+        """Insert or replace a job row. If the recorded blobs version equals
+        ``version_before``, record ``version_after``: the index then stays known in sync with
+        the folder after our own write, without a rescan."""
+
+        def fn(conn):
+            conn.execute("BEGIN IMMEDIATE")
+            self._write_row(conn, row, tags, circuits)
+            if version_after is not None:
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
+                    (str(version_after), str(version_before)),
+                )
+            conn.execute("COMMIT")
+
+        self._run(fn)
+
+    def upsert_many(self, items: list[tuple[dict, list[str], list[str]]]) -> None:
+        def fn(conn):
+            conn.execute("BEGIN IMMEDIATE")
+            for row, tags, circuits in items:
+                self._write_row(conn, row, tags, circuits)
+            conn.execute("COMMIT")
+
+        self._run(fn)
+
+    def delete(self, job_ids: Iterable[str], version_before: Any = None,
+               version_after: Any = None) -> int:
+        ids = list(job_ids)
+
+        def fn(conn):
+            conn.execute("BEGIN IMMEDIATE")
+            count = 0
+            for job_id in ids:
+                count += conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,)).rowcount
+            if version_after is not None:
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
+                    (str(version_after), str(version_before)),
+                )
+            conn.execute("COMMIT")
+            return count
+
+        return self._run(fn)
+
+    def delete_archives(self, archives: Iterable[str]) -> int:
+        names = list(archives)
+
+        def fn(conn):
+            conn.execute("BEGIN IMMEDIATE")
+            count = sum(
+                conn.execute("DELETE FROM jobs WHERE archive = ?", (n,)).rowcount for n in names
+            )
+            conn.execute("COMMIT")
+            return count
+
+        return self._run(fn)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, None if value is None else str(value)),
+            )
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._run(
+            lambda conn: conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        )
+        return row[0] if row else None
+
+    # -- reads -------------------------------------------------------------------------
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        def fn(conn):
+            cur = conn.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
+
+        return self._run(fn)
+
+    def query(self, flt: JobFilter) -> list[dict[str, Any]]:
+        sql, params = flt.select(self.placeholder)
+        return self._rows(sql, params)
+
+    def count(self, flt: JobFilter | None = None) -> int:
+        where, params = (flt or JobFilter()).where(self.placeholder)
+        return self._run(
+            lambda conn: conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0]
+        )
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM jobs WHERE job_id = ?", [job_id])
+        return rows[0] if rows else None
+
+    def archives(self) -> dict[str, str]:
+        """archive name -> job id, for every row."""
+        return dict(
+            self._run(lambda conn: conn.execute("SELECT archive, job_id FROM jobs").fetchall())
+        )
+
+    def total_size(self) -> int:
+        return self._run(
+            lambda conn: conn.execute("SELECT COALESCE(SUM(size), 0) FROM jobs").fetchone()[0]
+        )
+
+    def oldest(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Rows oldest first with the fields retention needs."""
+        sql = "SELECT job_id, archive, created, size FROM jobs ORDER BY created ASC, job_id ASC"
+        return self._rows(sql + (" LIMIT ?" if limit is not None else ""),
+                          [limit] if limit is not None else [])

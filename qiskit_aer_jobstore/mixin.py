@@ -1,0 +1,192 @@
+"""``JobStoreMixin``: the hook into Aer and the store methods every store-enabled backend has.
+
+The data path: ``backend.run`` -> ``AerJob`` -> ``_execute_circuits_job`` (in Aer's executor
+thread) -> ``post_process`` -> the job is queued for the background writer -> ``result()``
+returns. Writing the archive and the index row happens just after, off the caller's path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import settings
+from .exceptions import JobStoreError
+from .record import JobRecord, utcnow
+from .store import JobStore, validate_job_id
+
+CONTEXT_KEY = "_aer_jobstore"
+# Run options that are ours: taken out before Aer sees the options.
+RUN_ONLY_OPTIONS = ("save_jobs", "job_name", "job_tags")
+
+
+@dataclass
+class SaveContext:
+    """What ``run`` decided about saving one job, carried to ``post_process``."""
+
+    store: JobStore
+    job_name: str | None = None
+    job_tags: list[str] = field(default_factory=list)
+    creation_date: Any = field(default_factory=utcnow)
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return settings.parse_bool(value, name)
+    raise JobStoreError(f"Invalid value {value!r} for {name}: use True or False.")
+
+
+def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
+    """Take our run options out of ``run_options`` and attach a SaveContext (or None)."""
+    if CONTEXT_KEY in run_options:
+        return run_options
+    run_options = dict(run_options)
+    save = run_options.pop("save_jobs", None)
+    job_name = run_options.pop("job_name", None)
+    job_tags = run_options.pop("job_tags", None)
+    if save is None:
+        save = getattr(backend, "_jobstore_save_jobs", None)
+    save = settings.save_jobs_default() if save is None else _as_bool(save, "save_jobs")
+    if job_name is not None and not isinstance(job_name, str):
+        raise JobStoreError(f"job_name must be a string, not {type(job_name).__name__}.")
+    if isinstance(job_tags, str):
+        job_tags = [job_tags]
+    if job_tags is not None and not all(isinstance(t, str) for t in job_tags):
+        raise JobStoreError(f"job_tags must be a list of strings, got {job_tags!r}.")
+    run_options[CONTEXT_KEY] = (
+        SaveContext(JobStore.default(), job_name, list(job_tags or [])) if save else None
+    )
+    return run_options
+
+
+def execute_and_save(backend, original, circuits, parameter_binds, run_options, job_id="",
+                     format_result=True):
+    """Run Aer's job function, then hand the finished job to ``post_process``."""
+    run_options = dict(run_options)
+    ctx = run_options.pop(CONTEXT_KEY, None)
+    if ctx is None:
+        return original(circuits, parameter_binds, run_options, job_id, format_result)
+    stored_options = dict(run_options)  # Aer adds "parameterizations" to the dict it gets
+    try:
+        result = original(circuits, parameter_binds, run_options, job_id, format_result)
+    except Exception as exc:
+        post_process(backend, ctx, job_id, circuits, parameter_binds, stored_options, None,
+                     f"{type(exc).__name__}: {exc}")
+        raise
+    return post_process(backend, ctx, job_id, circuits, parameter_binds, stored_options, result)
+
+
+def post_process(backend, ctx, job_id, circuits, parameter_binds, run_options, result,
+                 error=None):
+    """Queue the finished job for saving and give the live result back untouched.
+
+    Costs microseconds: the archive is written by the background writer. Nothing here may
+    lose the result: any failure becomes a warning.
+    """
+    try:
+        record = JobRecord(
+            job_id=job_id,
+            backend_name=backend.name,
+            backend_version=getattr(backend, "backend_version", None),
+            backend_class=f"{type(backend).__module__}.{type(backend).__qualname__}",
+            circuits=list(circuits) if circuits is not None else [],
+            parameter_binds=parameter_binds,
+            run_options=run_options,
+            backend_options=dict(backend.options.__dict__),
+            result=result,
+            error=error,
+            status="ERROR" if error is not None else "DONE",
+            creation_date=ctx.creation_date,
+            end_date=utcnow(),
+            job_name=ctx.job_name,
+            job_tags=ctx.job_tags,
+        )
+        ctx.store.save_later(record)
+    except Exception as exc:  # never lose a live result to the store
+        import warnings
+
+        from .writer import JobStoreWarning
+
+        warnings.warn(f"Aer job {job_id} was not saved: {exc}", JobStoreWarning, stacklevel=2)
+    return result
+
+
+def intercept_option(backend, key, value) -> bool:
+    """Handle our backend options; True if ``key`` was ours."""
+    if key == "save_jobs":
+        backend._jobstore_save_jobs = None if value is None else _as_bool(value, "save_jobs")
+        return True
+    return False
+
+
+class StoreMethods:
+    """The store methods of a store-enabled backend (no Aer hooks: safe to graft)."""
+
+    _jobstore_save_jobs: bool | None = None
+
+    @property
+    def job_store(self) -> JobStore:
+        """The local store this backend saves to (from the current settings)."""
+        return JobStore.default()
+
+    def local_jobs(self, limit: int | None = 10, skip: int = 0, descending: bool = True,
+                   **filters: Any) -> list:
+        """Jobs in the local store, from any backend, newest first.
+
+        Args:
+            limit: at most this many (None: all).
+            skip: skip this many first.
+            descending: newest first (default) or oldest first.
+            filters: ``backend_name``, ``status``, ``job_name``, ``job_tags``,
+                ``job_tags_operator``, ``created_after``, ``created_before``, ``method``,
+                ``num_qubits``, ``shots``, ``circuit_name`` (see ``JobFilter``).
+
+        Returns:
+            list[StoredAerJob]: built from the index alone; payloads are read on demand.
+        """
+        return self.job_store.list(
+            backend=self, limit=limit, skip=skip, descending=descending, **filters
+        )
+
+    def jobs(self, limit: int | None = 10, skip: int = 0, descending: bool = True,
+             **filters: Any) -> list:
+        """This backend's stored jobs, newest first (``local_jobs`` filtered by
+        ``backend_name=self.name`` unless another ``backend_name`` is given)."""
+        filters.setdefault("backend_name", self.name)
+        return self.local_jobs(limit=limit, skip=skip, descending=descending, **filters)
+
+    def retrieve_job(self, job_id: str):
+        """The stored job ``job_id`` as a ``StoredAerJob``.
+
+        Raises:
+            JobNotFoundError: no such job in the store (the message says where it looked).
+            InvalidJobIdError: ``job_id`` is not a well-formed id.
+        """
+        return self.job_store.get(validate_job_id(job_id), backend=self)
+
+    def delete_job(self, job_id: str) -> bool:
+        """Delete a stored job. False if there was none."""
+        return self.job_store.delete(job_id)
+
+
+class JobStoreMixin(StoreMethods):
+    """Mixin for ``qiskit_aer`` backends: saves every job (unless ``save_jobs=False``) and adds
+    ``jobs()``, ``local_jobs()``, ``retrieve_job()`` and ``delete_job()``.
+
+    Use it first in the bases: ``class MySim(JobStoreMixin, qiskit_aer.AerSimulator)``.
+    """
+
+    def _run_circuits(self, circuits, parameter_binds, **run_options):
+        run_options = attach_context(self, run_options)
+        return super()._run_circuits(circuits, parameter_binds, **run_options)
+
+    def _execute_circuits_job(self, circuits, parameter_binds, run_options, job_id="",
+                              format_result=True):
+        return execute_and_save(self, super()._execute_circuits_job, circuits, parameter_binds,
+                                run_options, job_id, format_result)
+
+    def set_option(self, key, value):
+        if not intercept_option(self, key, value):
+            super().set_option(key, value)

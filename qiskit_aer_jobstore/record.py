@@ -1,0 +1,150 @@
+"""A finished job as the store sees it: what was run, how, and what came back.
+
+``JobRecord`` is built on the caller's path (references only, no copying or pickling) and
+turned into a manifest and a pickled payload later, off that path.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+from .archive import PAYLOAD, dump_payload
+
+# Options that are handles to live machinery, never part of a stored job.
+UNSTORABLE_OPTIONS = ("executor",)
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def iso(value: _dt.datetime | None) -> str | None:
+    return value.astimezone(_dt.timezone.utc).isoformat() if value is not None else None
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import qiskit
+    import qiskit_aer
+
+    return {
+        "qiskit": qiskit.__version__,
+        "qiskit_aer": qiskit_aer.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "qiskit_aer_jobstore": __version__,
+    }
+
+
+_VERSIONS: dict[str, str] | None = None
+
+
+def versions() -> dict[str, str]:
+    global _VERSIONS
+    if _VERSIONS is None:
+        _VERSIONS = _versions()
+    return dict(_VERSIONS)
+
+
+def storable_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options without live handles (executors), which cannot and must not be pickled."""
+    kept = {}
+    for key, value in options.items():
+        if key in UNSTORABLE_OPTIONS:
+            if value is not None:
+                kept[f"{key}_kind"] = f"{type(value).__module__}.{type(value).__qualname__}"
+            continue
+        kept[key] = value
+    return kept
+
+
+@dataclass
+class JobRecord:
+    """Everything the store keeps about one job."""
+
+    job_id: str
+    backend_name: str
+    backend_version: str | None = None
+    backend_class: str | None = None
+    circuits: list[Any] = field(default_factory=list)
+    parameter_binds: Any = None
+    run_options: dict[str, Any] = field(default_factory=dict)
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+    error: str | None = None
+    status: str = "DONE"
+    creation_date: _dt.datetime = field(default_factory=utcnow)
+    end_date: _dt.datetime | None = None
+    job_name: str | None = None
+    job_tags: list[str] = field(default_factory=list)
+    primitive: str | None = None
+    notes: list[str] = field(default_factory=list)
+    extra_manifest: dict[str, Any] = field(default_factory=dict)
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest fields (``members`` and ``schema_version`` are added on writing)."""
+        circuits = self.circuits or []
+        result = self.result
+        shots = method = seed = success = time_taken = None
+        experiments = getattr(result, "results", None) or []
+        if experiments:
+            first = experiments[0]
+            shots = getattr(first, "shots", None)
+            meta = getattr(first, "metadata", None) or {}
+            method = meta.get("method") if isinstance(meta, dict) else None
+            seed = getattr(first, "seed_simulator", None)
+        if result is not None:
+            success = bool(getattr(result, "success", False))
+            time_taken = getattr(result, "time_taken", None)
+        if shots is None:
+            shots = self.run_options.get("shots", self.backend_options.get("shots"))
+        if method is None:
+            method = self.run_options.get("method", self.backend_options.get("method"))
+        manifest = {
+            "job_id": self.job_id,
+            "job_name": self.job_name,
+            "job_tags": sorted(set(self.job_tags)),
+            "backend_name": self.backend_name,
+            "backend_version": self.backend_version,
+            "backend_class": self.backend_class,
+            "status": self.status,
+            "error": self.error,
+            "creation_date": iso(self.creation_date),
+            "end_date": iso(self.end_date),
+            "num_circuits": len(circuits),
+            "circuit_names": [getattr(c, "name", None) for c in circuits],
+            "num_qubits": max((getattr(c, "num_qubits", 0) for c in circuits), default=0),
+            "shots": int(shots) if isinstance(shots, (int, float)) else None,
+            "method": method,
+            "seed_simulator": int(seed) if isinstance(seed, int) else None,
+            "success": success,
+            "time_taken": float(time_taken) if isinstance(time_taken, (int, float)) else None,
+            "versions": versions(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "primitive": self.primitive,
+            "notes": list(self.notes),
+        }
+        manifest.update(self.extra_manifest)
+        return manifest
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "circuits": list(self.circuits or []),
+            "parameter_binds": self.parameter_binds,
+            "run_options": storable_options(self.run_options),
+            "backend_options": storable_options(self.backend_options),
+            "result": self.result,
+            "error": self.error,
+        }
+
+    def members(self) -> dict[str, bytes]:
+        """Archive members other than the manifest and signature."""
+        return {PAYLOAD: dump_payload(self.payload())}

@@ -1,0 +1,184 @@
+"""Settings, resolved in one place.
+
+Each setting is looked up, in order, in an environment variable, in the ``[aer]`` section of
+Qiskit's ``settings.conf`` (``~/.qiskit/settings.conf``, or the file named by
+``QISKIT_SETTINGS``), then falls back to its documented default:
+
+==================  ==========================  ==============================  =================
+setting             environment variable        ``[aer]`` key                   default
+==================  ==========================  ==============================  =================
+save jobs           ``QISKIT_AER_SAVE_JOBS``    ``save_jobs``                   ``true``
+store folder        ``QISKIT_AER_JOBS_DIR``     ``jobs_dir``                    ``~/.qiskit/aer_jobs``
+signing key file    ``QISKIT_AER_JOBS_KEY``     ``jobs_key``                    ``~/.qiskit/aer_jobs.key``
+durability          ``QISKIT_AER_JOBS_DURABILITY`` ``durability``               ``full``
+store size cap      ``QISKIT_AER_MAX_STORE_BYTES`` ``max_store_bytes``          ``2GiB``
+job size cap        ``QISKIT_AER_MAX_JOB_BYTES``   ``max_job_bytes``            ``256MiB``
+==================  ==========================  ==============================  =================
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .exceptions import JobStoreSettingsError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+DURABILITY_LEVELS = ("full", "normal")
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+_conf_cache: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+def qiskit_dir() -> Path:
+    """``~/.qiskit``: where Qiskit keeps its user files."""
+    return Path(os.path.expanduser("~")) / ".qiskit"
+
+
+def settings_file() -> Path:
+    """The ``settings.conf`` Qiskit reads (``QISKIT_SETTINGS`` overrides the default)."""
+    return Path(os.getenv("QISKIT_SETTINGS") or qiskit_dir() / "settings.conf")
+
+
+def _aer_section() -> dict[str, str]:
+    """The ``[aer]`` section of settings.conf, re-read only when the file changes."""
+    path = settings_file()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise JobStoreSettingsError(
+            f"Cannot read the Qiskit settings file {path}: {exc}. Fix its permissions, or point "
+            "QISKIT_SETTINGS at another file."
+        ) from exc
+    cached = _conf_cache.get(str(path))
+    if cached and cached[0] == mtime:
+        return cached[1]
+    parser = configparser.ConfigParser()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise JobStoreSettingsError(
+            f"Cannot read the Qiskit settings file {path}: {exc}. Fix the file, or point "
+            "QISKIT_SETTINGS at another one."
+        ) from exc
+    section = dict(parser["aer"]) if parser.has_section("aer") else {}
+    _conf_cache[str(path)] = (mtime, section)
+    return section
+
+
+def _lookup(env: str, key: str) -> tuple[str | None, str]:
+    """Return ``(raw value, where it came from)`` for a setting, or ``(None, "")``."""
+    value = os.getenv(env)
+    if value is not None and value.strip() != "":
+        return value.strip(), f"environment variable {env}"
+    value = _aer_section().get(key)
+    if value is not None and value.strip() != "":
+        return value.strip(), f"'{key}' in [aer] of {settings_file()}"
+    return None, ""
+
+
+def parse_bool(value: str, where: str) -> bool:
+    """Parse a yes/no setting, naming the setting in the error."""
+    low = value.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise JobStoreSettingsError(
+        f"Invalid value {value!r} for {where}: use one of 1, 0, true, false, yes, no, on, off."
+    )
+
+
+def parse_size(value: str | int, where: str) -> int:
+    """Parse a byte size such as ``2GiB``, ``500MB`` or ``1048576``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise JobStoreSettingsError(f"Invalid size {value} for {where}: it must be >= 0.")
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _SIZE_UNITS:
+        raise JobStoreSettingsError(
+            f"Invalid size {value!r} for {where}: use a number of bytes, optionally with a unit "
+            "(KB, MB, GB, KiB, MiB, GiB), e.g. 2GiB or 500MB."
+        )
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def save_jobs_default() -> bool:
+    """Whether store-enabled backends save jobs when nothing more specific says so."""
+    value, where = _lookup("QISKIT_AER_SAVE_JOBS", "save_jobs")
+    return True if value is None else parse_bool(value, where)
+
+
+def jobs_dir() -> Path:
+    """The local store folder."""
+    value, _ = _lookup("QISKIT_AER_JOBS_DIR", "jobs_dir")
+    return Path(os.path.expanduser(value)) if value else qiskit_dir() / "aer_jobs"
+
+
+def key_file() -> Path:
+    """The file holding the store's HMAC signing key (kept outside the store folder)."""
+    value, _ = _lookup("QISKIT_AER_JOBS_KEY", "jobs_key")
+    return Path(os.path.expanduser(value)) if value else qiskit_dir() / "aer_jobs.key"
+
+
+def durability() -> str:
+    """``full``: fsync every archive before it is renamed into place (survives power loss);
+    ``normal``: atomic rename without fsync (survives a killed process, may lose the last
+    seconds of jobs on power loss). Both happen off the caller's path."""
+    value, where = _lookup("QISKIT_AER_JOBS_DURABILITY", "durability")
+    if value is None:
+        return "full"
+    if value.lower() not in DURABILITY_LEVELS:
+        raise JobStoreSettingsError(
+            f"Invalid value {value!r} for {where}: use one of {', '.join(DURABILITY_LEVELS)}."
+        )
+    return value.lower()
+
+
+def max_store_bytes() -> int:
+    """Cap on the whole local store; the oldest jobs are removed past it (0: no cap)."""
+    value, where = _lookup("QISKIT_AER_MAX_STORE_BYTES", "max_store_bytes")
+    return 2 * 1024**3 if value is None else parse_size(value, where)
+
+
+def max_job_bytes() -> int:
+    """Cap on one job's archive; a bigger job keeps manifest and circuits only (0: no cap)."""
+    value, where = _lookup("QISKIT_AER_MAX_JOB_BYTES", "max_job_bytes")
+    return 256 * 1024**2 if value is None else parse_size(value, where)
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """A snapshot of the settings one store uses."""
+
+    durability: str
+    max_store_bytes: int
+    max_job_bytes: int
+
+    @classmethod
+    def current(cls) -> StoreSettings:
+        return cls(durability(), max_store_bytes(), max_job_bytes())

@@ -1,0 +1,53 @@
+"""Shared fixtures: every test runs against a temporary store, key and home folder."""
+
+from __future__ import annotations
+
+import pytest
+from qiskit import QuantumCircuit
+
+import qiskit_aer_jobstore as qaj
+
+
+@pytest.fixture(autouse=True)
+def job_store_env(tmp_path, monkeypatch):
+    """A fresh store folder, key, settings file and HOME for each test; never the real home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("QISKIT_AER_JOBS_DIR", str(tmp_path / "aer_jobs"))
+    monkeypatch.setenv("QISKIT_AER_JOBS_KEY", str(tmp_path / "aer_jobs.key"))
+    monkeypatch.setenv("QISKIT_SETTINGS", str(tmp_path / "settings.conf"))
+    for name in ("QISKIT_AER_SAVE_JOBS", "QISKIT_AER_JOBS_DURABILITY",
+                 "QISKIT_AER_MAX_STORE_BYTES", "QISKIT_AER_MAX_JOB_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    yield tmp_path
+    qaj.JobStore.default().flush()
+    qaj.disable()
+
+
+@pytest.fixture
+def store(job_store_env) -> qaj.JobStore:
+    return qaj.JobStore.default()
+
+
+@pytest.fixture
+def backend() -> qaj.AerSimulator:
+    return qaj.AerSimulator()
+
+
+@pytest.fixture
+def bell() -> QuantumCircuit:
+    qc = QuantumCircuit(2, name="bell")
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    return qc
+
+
+def ghz(n: int = 5, name: str | None = None) -> QuantumCircuit:
+    qc = QuantumCircuit(n, name=name or f"ghz{n}")
+    qc.h(0)
+    for i in range(n - 1):
+        qc.cx(i, i + 1)
+    qc.measure_all()
+    return qc
