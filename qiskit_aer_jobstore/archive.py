@@ -152,7 +152,9 @@ class ArchiveReader:
         try:
             info = self._zip.getinfo(name)
         except KeyError:
-            raise JobArchiveError(f"{self.label} has no member {name!r}: it is incomplete.") from None
+            raise JobArchiveError(
+                f"{self.label} has no member {name!r}: it is incomplete."
+            ) from None
         if info.file_size > limit:
             raise JobArchiveError(
                 f"{self.label}: member {name!r} declares {info.file_size} bytes, over the "

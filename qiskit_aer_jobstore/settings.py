@@ -4,16 +4,13 @@ Each setting is looked up, in order, in an environment variable, in the ``[aer]`
 Qiskit's ``settings.conf`` (``~/.qiskit/settings.conf``, or the file named by
 ``QISKIT_SETTINGS``), then falls back to its documented default:
 
-==================  ==========================  ==============================  =================
-setting             environment variable        ``[aer]`` key                   default
-==================  ==========================  ==============================  =================
-save jobs           ``QISKIT_AER_SAVE_JOBS``    ``save_jobs``                   ``true``
-store folder        ``QISKIT_AER_JOBS_DIR``     ``jobs_dir``                    ``~/.qiskit/aer_jobs``
-signing key file    ``QISKIT_AER_JOBS_KEY``     ``jobs_key``                    ``~/.qiskit/aer_jobs.key``
-durability          ``QISKIT_AER_JOBS_DURABILITY`` ``durability``               ``full``
-store size cap      ``QISKIT_AER_MAX_STORE_BYTES`` ``max_store_bytes``          ``2GiB``
-job size cap        ``QISKIT_AER_MAX_JOB_BYTES``   ``max_job_bytes``            ``256MiB``
-==================  ==========================  ==============================  =================
+- save jobs: ``QISKIT_AER_SAVE_JOBS`` / ``save_jobs``, default ``true``;
+- store folder: ``QISKIT_AER_JOBS_DIR`` / ``jobs_dir``, default ``~/.qiskit/aer_jobs``;
+- signing key file: ``QISKIT_AER_JOBS_KEY`` / ``jobs_key``, default ``~/.qiskit/aer_jobs.key``;
+- durability: ``QISKIT_AER_JOBS_DURABILITY`` / ``durability``, ``full`` or ``normal``, default
+  ``full``;
+- store size cap: ``QISKIT_AER_MAX_STORE_BYTES`` / ``max_store_bytes``, default ``2GiB``;
+- job size cap: ``QISKIT_AER_MAX_JOB_BYTES`` / ``max_job_bytes``, default ``256MiB``.
 """
 
 from __future__ import annotations

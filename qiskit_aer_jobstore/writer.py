@@ -79,7 +79,8 @@ WRITER = BackgroundWriter()
 
 
 def _flush_at_exit() -> None:
-    if WRITER.pending() and not WRITER.flush(timeout=float(os.getenv("QISKIT_AER_JOBS_EXIT_TIMEOUT", 60))):
+    timeout = float(os.getenv("QISKIT_AER_JOBS_EXIT_TIMEOUT", "60"))
+    if WRITER.pending() and not WRITER.flush(timeout=timeout):
         warnings.warn(
             f"{WRITER.pending()} Aer job(s) were still being saved when Python exited and were "
             "lost from the store.",

@@ -166,7 +166,9 @@ class SQLiteIndex:
     @staticmethod
     def _write_row(conn, row: dict[str, Any], tags: Iterable[str], circuits: Iterable[str]):
         # a job saved again under a new archive name replaces the old row
-        conn.execute("DELETE FROM jobs WHERE job_id = ? OR archive = ?", (row["job_id"], row["archive"]))
+        conn.execute(
+            "DELETE FROM jobs WHERE job_id = ? OR archive = ?", (row["job_id"], row["archive"])
+        )
         conn.execute(
             f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
             [row[c] for c in COLUMNS],
@@ -275,9 +277,8 @@ class SQLiteIndex:
 
     def count(self, flt: JobFilter | None = None) -> int:
         where, params = (flt or JobFilter()).where(self.placeholder)
-        return self._run(
-            lambda conn: conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0]
-        )
+        sql = f"SELECT COUNT(*) FROM jobs WHERE {where}"
+        return self._run(lambda conn: conn.execute(sql, params).fetchone()[0])
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM jobs WHERE job_id = ?", [job_id])
