@@ -98,6 +98,10 @@ class SQLiteIndex:
         return conn
 
     def _open(self) -> sqlite3.Connection:
+        try:  # create it 0600 whatever the umask; SQLite gives -wal and -shm the same mode
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            pass  # sqlite3.connect says what is wrong
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
