@@ -39,8 +39,11 @@ def check(store: JobStore, fix: bool = False) -> list[tuple[str, str]]:
     for archive, job_id in sorted(indexed.items()):
         if archive not in on_disk and not store.blobs.path(archive).exists():
             problems.append(
-                (archive, f"the index lists job {job_id} but its archive is missing; "
-                 "check(fix=True) or reindex() removes the row")
+                (
+                    archive,
+                    f"the index lists job {job_id} but its archive is missing; "
+                    "check(fix=True) or reindex() removes the row",
+                )
             )
     if fix:
         for name, _ in temps:
@@ -95,11 +98,21 @@ def stale_temp_files(store: JobStore) -> list[tuple[str, str]]:
             continue  # renamed into place meanwhile
         pid = int(match.group(1)) if match else None
         if pid is not None and not _alive(pid):
-            stale.append((entry.name, f"temp file of process {pid}, which is no longer running "
-                          "(a save was interrupted); check(fix=True) removes it"))
+            stale.append(
+                (
+                    entry.name,
+                    f"temp file of process {pid}, which is no longer running "
+                    "(a save was interrupted); check(fix=True) removes it",
+                )
+            )
         elif age > STALE_TEMP_S:
-            stale.append((entry.name, f"temp file {age / 3600:.1f} h old, left by an interrupted "
-                          "save; check(fix=True) removes it"))
+            stale.append(
+                (
+                    entry.name,
+                    f"temp file {age / 3600:.1f} h old, left by an interrupted "
+                    "save; check(fix=True) removes it",
+                )
+            )
     return stale
 
 

@@ -39,8 +39,7 @@ def manifest(job_id: str = "planted-1", **changes: Any) -> dict[str, Any]:
     return base
 
 
-def archive(key: bytes, job_id: str = "planted-1", payload: Any = None,
-            **changes: Any) -> bytes:
+def archive(key: bytes, job_id: str = "planted-1", payload: Any = None, **changes: Any) -> bytes:
     """A well-formed archive signed with ``key`` (its payload a pickle of ``payload``)."""
     out = io.BytesIO()
     data = pickle.dumps(payload if payload is not None else {"job_id": job_id})
@@ -66,8 +65,11 @@ def resign(items: dict[str, bytes], key: bytes, manifest_bytes: bytes) -> dict[s
     """``items`` with ``manifest_bytes`` as manifest, signed correctly with ``key``."""
     from qiskit_aer_jobstore import signing
 
-    signature = {"algorithm": signing.ALGORITHM, "key_id": signing.key_id(key),
-                 "mac": signing.sign(key, manifest_bytes)}
+    signature = {
+        "algorithm": signing.ALGORITHM,
+        "key_id": signing.key_id(key),
+        "mac": signing.sign(key, manifest_bytes),
+    }
     return {**items, MANIFEST: manifest_bytes, SIGNATURE: json.dumps(signature).encode()}
 
 
@@ -77,8 +79,8 @@ def declare_size(data: bytes, member: str, size: int) -> bytes:
     pos = data.find(head)
     while pos != -1:
         name_len = struct.unpack_from("<H", data, pos + 28)[0]
-        if data[pos + 46: pos + 46 + name_len] == member.encode():
-            return data[: pos + 24] + struct.pack("<I", size) + data[pos + 28:]
+        if data[pos + 46 : pos + 46 + name_len] == member.encode():
+            return data[: pos + 24] + struct.pack("<I", size) + data[pos + 28 :]
         pos = data.find(head, pos + 4)
     raise KeyError(member)
 

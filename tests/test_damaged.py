@@ -109,8 +109,9 @@ def test_zip_bomb_is_refused_before_decompressing(store, monkeypatch):
     opened = []
     real_open = zipfile.ZipFile.open
     monkeypatch.setattr(
-        zipfile.ZipFile, "open", lambda self, name, *a, **k: opened.append(name)
-        or real_open(self, name, *a, **k)
+        zipfile.ZipFile,
+        "open",
+        lambda self, name, *a, **k: opened.append(name) or real_open(self, name, *a, **k),
     )
     import io
 

@@ -91,13 +91,35 @@ def test_macs_are_compared_in_constant_time(monkeypatch):
     assert calls
 
 
-BAD_IDS = ["../x", "/etc/passwd", "a/b", "a\\b", "..", "a..b", "a*", "a?", "[ab]", "", " ",
-           "x\n", "~root", "-x", "a" * 129, None, 5, 1.5, b"abc", Path("x"), ["x"]]
+BAD_IDS = [
+    "../x",
+    "/etc/passwd",
+    "a/b",
+    "a\\b",
+    "..",
+    "a..b",
+    "a*",
+    "a?",
+    "[ab]",
+    "",
+    " ",
+    "x\n",
+    "~root",
+    "-x",
+    "a" * 129,
+    None,
+    5,
+    1.5,
+    b"abc",
+    Path("x"),
+    ["x"],
+]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
-@pytest.mark.parametrize("call", ["retrieve_job", "delete_job", "get", "load", "delete",
-                                  "manifest"])
+@pytest.mark.parametrize(
+    "call", ["retrieve_job", "delete_job", "get", "load", "delete", "manifest"]
+)
 def test_bad_job_ids_are_refused_before_the_disk(job_store_env, backend, bad, call):
     store = qaj.JobStore.default()
     target = backend if call in ("retrieve_job", "delete_job") else store
