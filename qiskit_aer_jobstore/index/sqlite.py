@@ -141,6 +141,11 @@ class SQLiteIndex:
         self.rebuilt = True
 
     def _unavailable(self, exc: Exception) -> JobStoreUnavailableError:
+        if not self.path.parent.is_dir():
+            return JobStoreUnavailableError(
+                f"The job store folder {self.path.parent} is gone or is not a folder ({exc}). "
+                "Put the folder back, or set QISKIT_AER_JOBS_DIR to another one."
+            )
         return JobStoreUnavailableError(
             f"The job index {self.path} cannot be used: {exc}. If another process holds it "
             "locked, retry later; if the folder is read-only, set QISKIT_AER_JOBS_DIR to a "
