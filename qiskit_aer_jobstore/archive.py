@@ -273,8 +273,8 @@ def parse_manifest(raw: bytes, label: str) -> dict[str, Any]:
     """Parse and type-check manifest bytes."""
     try:
         manifest = json.loads(raw.decode("utf-8"))
-        # lone surrogates ("\\ud800") parse but cannot be stored in the index
-        json.dumps(manifest, ensure_ascii=False).encode("utf-8")
+        if b"\\ud" in raw.lower():  # a lone surrogate escape parses but cannot be stored
+            json.dumps(manifest, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeError, RecursionError) as exc:
         raise JobArchiveError(
             f"{label}: manifest.json is not valid JSON ({type(exc).__name__}: {exc})."
