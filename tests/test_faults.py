@@ -112,7 +112,6 @@ def test_faults_while_saving_lose_nothing(store, backend, case):
 
 def test_a_file_in_place_of_the_store_folder(store, backend, tmp_path):
     job_id, counts, _ = _saved_job(backend, store)
-    store.index.close()
     aside = tmp_path / "aside"
     os.replace(store.path, aside)
     store.path.write_text("not a folder")
@@ -126,6 +125,23 @@ def test_a_file_in_place_of_the_store_folder(store, backend, tmp_path):
     store.path.unlink()
     os.replace(aside, store.path)
     _assert_intact(backend, store, job_id, counts)
+
+
+def test_the_folder_replaced_under_a_running_session(store, backend, tmp_path):
+    job_id, _, _ = _saved_job(backend, store)
+    os.replace(store.path, tmp_path / "aside")
+    store.path.write_text("not a folder")
+    for call in (
+        backend.jobs,
+        lambda: backend.retrieve_job(job_id).result(),
+        lambda: backend.delete_job(job_id),
+        store.reindex,
+        store.check,
+    ):
+        with pytest.raises(qaj.JobStoreError, match=str(store.path)):
+            call()
+    store.path.unlink()
+    os.replace(tmp_path / "aside", store.path)
 
 
 def test_a_store_folder_that_cannot_be_created(job_store_env, monkeypatch, backend):
