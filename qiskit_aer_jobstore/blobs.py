@@ -145,6 +145,8 @@ class FolderBlobs:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:
             return removed
+        except OSError as exc:
+            raise self._unusable(exc) from exc
         for entry in entries:
             if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
                 try:
