@@ -122,6 +122,11 @@ class FolderBlobs:
             raise self._unusable(exc) from exc
 
     def _unusable(self, exc: OSError) -> JobStoreUnavailableError:
+        if self.root.exists() and not self.root.is_dir():
+            return JobStoreUnavailableError(
+                f"The job store path {self.root} exists and is not a folder. Move it away or set "
+                "QISKIT_AER_JOBS_DIR to another folder."
+            )
         return JobStoreUnavailableError(
             f"The job store folder {self.root} cannot be read ({exc}). Put the folder back or "
             "fix its permissions, or set QISKIT_AER_JOBS_DIR to another folder."
