@@ -43,8 +43,10 @@ SIGNATURE = "signature.json"
 SUFFIX = ".zip"
 MAX_MANIFEST_BYTES = 16 * 1024**2
 MAX_MEMBER_BYTES = 64 * 1024**3
-_NAME_RE = re.compile(r"^(\d{8}T\d{12}Z)_(.+)\.zip$")
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+# \Z, not $: "$" also matches before a trailing newline
+_NAME_RE = re.compile(r"^(\d{8}T\d{12}Z)_(.+)\.zip\Z")
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")
+MAX_MEMBERS = 1024
 
 # Members that are large and barely compressible are stored, small ones deflated.
 _DEFLATE_BELOW = 1024**2
@@ -131,11 +133,17 @@ class ArchiveReader:
         self.label = label
         try:
             self._zip = zipfile.ZipFile(source)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except Exception as exc:  # BadZipFile, EOFError, struct/unicode errors of a damaged file
             raise JobArchiveError(
-                f"{label} is not a readable job archive ({exc}). Run `JobStore.check()` to list "
-                "damaged archives; move this one away or restore it from a copy."
+                f"{label} is not a readable job archive ({type(exc).__name__}: {exc}). Run "
+                "`JobStore.check()` to list damaged archives; move this one away or restore it "
+                "from a copy."
             ) from exc
+        try:
+            check_member_names(self._zip.namelist(), label)
+        except JobArchiveError:
+            self._zip.close()
+            raise
         self._manifest_bytes: bytes | None = None
         self._manifest: dict[str, Any] | None = None
 
@@ -176,7 +184,9 @@ class ArchiveReader:
         """The manifest, type-checked but not verified (it is plain JSON: safe to read)."""
         if self._manifest is None:
             raw = self._raw(MANIFEST, MAX_MANIFEST_BYTES)
-            self._manifest = parse_manifest(raw, self.label)
+            manifest = parse_manifest(raw, self.label)
+            check_members(manifest, self._zip.namelist(), self.label)
+            self._manifest = manifest
             self._manifest_bytes = raw
         return self._manifest
 
@@ -184,7 +194,7 @@ class ArchiveReader:
         raw = self._raw(SIGNATURE, 4096)
         try:
             sig = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise JobStoreIntegrityError(f"{self.label}: the signature is unreadable.") from exc
         if not isinstance(sig, dict):
             raise JobStoreIntegrityError(f"{self.label}: the signature is malformed.")
@@ -263,8 +273,12 @@ def parse_manifest(raw: bytes, label: str) -> dict[str, Any]:
     """Parse and type-check manifest bytes."""
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise JobArchiveError(f"{label}: manifest.json is not valid JSON ({exc}).") from exc
+        if b"\\ud" in raw.lower():  # a lone surrogate escape parses but cannot be stored
+            json.dumps(manifest, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        raise JobArchiveError(
+            f"{label}: manifest.json is not valid JSON ({type(exc).__name__}: {exc})."
+        ) from exc
     if not isinstance(manifest, dict):
         raise JobArchiveError(f"{label}: manifest.json is not a JSON object.")
     for field, kind in _MANIFEST_TYPES.items():
@@ -281,10 +295,48 @@ def parse_manifest(raw: bytes, label: str) -> dict[str, Any]:
     if not JOB_ID_RE.match(manifest["job_id"]) or ".." in manifest["job_id"]:
         raise JobArchiveError(f"{label}: manifest job_id {manifest['job_id']!r} is not valid.")
     try:
-        parse_time(manifest["creation_date"])
-    except ValueError as exc:
+        parse_time(manifest["creation_date"]).timestamp()
+    except (ValueError, OverflowError) as exc:
         raise JobArchiveError(f"{label}: creation_date is not an ISO 8601 time.") from exc
     return manifest
+
+
+def check_member_names(names: list[str], label: str) -> None:
+    """Refuse member names that are paths out of the archive, repeated, or too many.
+
+    Raises:
+        JobArchiveError: naming the offending member.
+    """
+    if len(names) > MAX_MEMBERS:
+        raise JobArchiveError(f"{label} has {len(names)} members, over the limit of {MAX_MEMBERS}.")
+    seen: set[str] = set()
+    for name in names:
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or "\0" in name:
+            raise JobArchiveError(
+                f"{label} has a member named {name!r}, a path outside the archive: it is not a "
+                "job archive written by qiskit-aer-jobstore and was not read."
+            )
+        if name in seen:
+            raise JobArchiveError(f"{label} holds the member {name!r} twice; it was not read.")
+        seen.add(name)
+
+
+def check_members(manifest: dict[str, Any], names: list[str], label: str) -> None:
+    """The archive must hold exactly the manifest, the signature and the listed members."""
+    listed = set(manifest["members"]) | {MANIFEST, SIGNATURE}
+    missing = sorted(listed - {SIGNATURE} - set(names))
+    extra = sorted(set(names) - listed)
+    if missing:
+        raise JobArchiveError(
+            f"{label} is incomplete: the manifest lists {', '.join(missing)}, which the archive "
+            "does not hold. Restore it from a copy or delete it."
+        )
+    if extra:
+        raise JobArchiveError(
+            f"{label} holds members its manifest does not list ({', '.join(extra)}): it was "
+            "changed after it was saved and was not read."
+        )
 
 
 def parse_time(text: str) -> _dt.datetime:

@@ -104,6 +104,8 @@ class FolderBlobs:
             return True
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            raise self._unusable(exc) from exc
 
     def names(self) -> list[str]:
         """Names of the archives in the folder (temp files excluded)."""
@@ -116,6 +118,19 @@ class FolderBlobs:
                 ]
         except FileNotFoundError:
             return []
+        except OSError as exc:  # a file in place of the folder, no permission
+            raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: OSError) -> JobStoreUnavailableError:
+        if self.root.exists() and not self.root.is_dir():
+            return JobStoreUnavailableError(
+                f"The job store path {self.root} exists and is not a folder. Move it away or set "
+                "QISKIT_AER_JOBS_DIR to another folder."
+            )
+        return JobStoreUnavailableError(
+            f"The job store folder {self.root} cannot be read ({exc}). Put the folder back or "
+            "fix its permissions, or set QISKIT_AER_JOBS_DIR to another folder."
+        )
 
     def size(self, name: str) -> int:
         return os.stat(self.root / name).st_size
@@ -135,6 +150,8 @@ class FolderBlobs:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:
             return removed
+        except OSError as exc:
+            raise self._unusable(exc) from exc
         for entry in entries:
             if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
                 try:

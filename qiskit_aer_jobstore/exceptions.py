@@ -6,6 +6,10 @@ from qiskit.exceptions import QiskitError
 class JobStoreError(QiskitError):
     """Base class for every error of qiskit-aer-jobstore."""
 
+    def __str__(self) -> str:
+        # QiskitError shows repr(message): quotes and escapes in warnings built from it
+        return self.message
+
 
 class JobNotFoundError(JobStoreError):
     """No stored job has the requested id."""

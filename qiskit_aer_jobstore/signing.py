@@ -33,7 +33,8 @@ def sign(key: bytes, data: bytes) -> str:
 
 def verify(key: bytes, data: bytes, mac: str) -> bool:
     """Constant-time check of ``mac`` against ``data``."""
-    if not isinstance(mac, str):
+    # compare_digest raises TypeError on non-ASCII text: a planted signature must not crash us
+    if not isinstance(mac, str) or not mac.isascii():
         return False
     return hmac.compare_digest(sign(key, data), mac)
 

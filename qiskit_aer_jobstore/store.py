@@ -20,6 +20,7 @@ from .exceptions import (
     JobArchiveError,
     JobNotFoundError,
     JobStoreError,
+    JobStoreUnavailableError,
 )
 from .index import JobFilter, SQLiteIndex, row_from_manifest
 from .index.query import circuit_names_of, tags_of
@@ -110,8 +111,18 @@ class JobStore:
         )
         after = self.blobs.version()
         row = row_from_manifest(written, name, size, None)
-        old = index.get(record.job_id)
-        index.upsert(row, tags_of(written), circuit_names_of(written), before, after)
+        try:
+            old = index.get(record.job_id)
+            index.upsert(row, tags_of(written), circuit_names_of(written), before, after)
+        except JobStoreUnavailableError as exc:
+            # the signed archive is complete and is the truth: keep it, the next listing indexes it
+            warnings.warn(
+                f"Aer job {record.job_id} was saved to {self.blobs.path(name)} but not added to "
+                f"the index ({exc}); it is listed once the index is free again.",
+                JobStoreWarning,
+                stacklevel=2,
+            )
+            return written
         if old is not None and old["archive"] != name:
             self.blobs.delete(old["archive"])
         return written
@@ -164,7 +175,13 @@ class JobStore:
         return problems
 
     def _row_for_archive(self, name: str) -> tuple[dict, list[str], list[str]]:
-        with self.blobs.open(name) as handle:
+        try:
+            handle = self.blobs.open(name)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:  # a folder named *.zip, no permission, I/O error
+            raise JobArchiveError(f"Cannot open {self.blobs.path(name)}: {exc}.") from exc
+        with handle:
             size = handle.seek(0, 2)
             handle.seek(0)
             with ArchiveReader(handle, str(self.blobs.path(name))) as reader:
@@ -195,6 +212,11 @@ class JobStore:
             self.refresh()
             row = self.index.get(job_id)
         if row is None:
+            from .health import damaged_archive_error
+
+            damaged = damaged_archive_error(self, job_id)
+            if damaged is not None:
+                raise damaged
             raise JobNotFoundError(
                 f"No job with id {job_id!r} in the job store {self.path}. List the stored jobs "
                 "with backend.jobs() or `JobStore().list()`; set QISKIT_AER_JOBS_DIR if the "
@@ -261,6 +283,21 @@ class JobStore:
         after = self.blobs.version()
         self.index.delete([job_id], before, after)
         return True
+
+    def check(self, fix: bool = False) -> list[tuple[str, str]]:
+        """Look for problems: archives that do not open or verify, temp files left by killed
+        writers, index rows whose archive is gone. Nothing is unpickled.
+
+        Args:
+            fix: also remove the stale temp files and bring the index in line with the folder
+                (damaged archives are reported, never deleted).
+
+        Returns:
+            ``(file name, reason)`` for each problem found; empty if the store is healthy.
+        """
+        from .health import check
+
+        return check(self, fix=fix)
 
     def size(self) -> int:
         """Bytes used by the archives of the store."""

@@ -7,6 +7,7 @@ deleted at any time and is rebuilt from them.
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -58,6 +59,28 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 whatever the umask (SQLite gives -wal and -shm its mode).
+
+    Never opens an existing file: closing any descriptor of a database drops the process's
+    POSIX locks on it, which corrupts SQLite's locking. The file is made under a temp name,
+    closed, then linked into place.
+    """
+    if path.exists():
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.link(tmp, path)  # fails if another process created it first: theirs is as good
+    except OSError:
+        pass  # sqlite3.connect creates it, or says what is wrong
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 class SQLiteIndex:
     """Job rows in an SQLite file, one connection per thread and process.
 
@@ -98,6 +121,7 @@ class SQLiteIndex:
         return conn
 
     def _open(self) -> sqlite3.Connection:
+        _create_private(self.path)
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
@@ -137,6 +161,11 @@ class SQLiteIndex:
         self.rebuilt = True
 
     def _unavailable(self, exc: Exception) -> JobStoreUnavailableError:
+        if not self.path.parent.is_dir():
+            return JobStoreUnavailableError(
+                f"The job store folder {self.path.parent} is gone or is not a folder ({exc}). "
+                "Put the folder back, or set QISKIT_AER_JOBS_DIR to another one."
+            )
         return JobStoreUnavailableError(
             f"The job index {self.path} cannot be used: {exc}. If another process holds it "
             "locked, retry later; if the folder is read-only, set QISKIT_AER_JOBS_DIR to a "

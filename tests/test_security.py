@@ -1,0 +1,173 @@
+"""Nothing unverified is unpickled; ids cannot name paths; files are private whatever the umask."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore import signing
+from qiskit_aer_jobstore.archive import MANIFEST, PAYLOAD, SIGNATURE
+
+from . import forge
+from .conftest import ghz
+
+
+def _other_key(data_key: bytes) -> bytes:
+    return bytes(b ^ 0xFF for b in data_key)
+
+
+def _unsigned(items):
+    return {n: d for n, d in items.items() if n != SIGNATURE}
+
+
+def _flip_manifest(items):
+    return {**items, MANIFEST: items[MANIFEST].replace(b"aer_simulator", b"aer_simulatoR")}
+
+
+def _flip_payload(items):
+    data = items[PAYLOAD]
+    return {**items, PAYLOAD: data[:-3] + bytes([data[-3] ^ 1]) + data[-2:]}
+
+
+def _non_ascii_mac(items):
+    sig = json.loads(items[SIGNATURE])
+    return {**items, SIGNATURE: json.dumps({**sig, "mac": "é" * 64}).encode()}
+
+
+TAMPERING = {
+    "other key": (True, lambda items: items, "another key"),
+    "unsigned": (False, _unsigned, "unsigned"),
+    "manifest byte": (False, _flip_manifest, "altered"),
+    "payload byte": (False, _flip_payload, "checksum"),
+    "non-ascii mac": (False, _non_ascii_mac, "altered"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_planted_pickle_never_runs(store, backend, tmp_path, case):
+    other, tamper, reason = TAMPERING[case]
+    marker = tmp_path / "pwned"
+    key = _other_key(store.key) if other else store.key
+    data = forge.archive(key, payload=forge.CreatesFile(marker))
+    path = forge.plant(store.path, forge.rezip(tamper(forge.members(data))))
+
+    listed = [j.job_id() for j in backend.local_jobs()]  # manifests are plain JSON: listed
+    assert listed == ["planted-1"]
+    with pytest.raises(qaj.JobStoreIntegrityError, match=reason) as err:
+        backend.retrieve_job("planted-1").result()
+    assert path.name in str(err.value)
+    with pytest.raises(qaj.JobStoreIntegrityError):
+        store.load("planted-1")
+    store.reindex()
+    problems = dict(store.check())
+    assert path.name in problems
+    assert not marker.exists()
+
+
+def test_a_signed_pickle_is_what_gets_loaded(store, tmp_path):
+    """The control for the test above: the same pickle, signed with the store's key, runs."""
+    marker = tmp_path / "pwned"
+    forge.plant(store.path, forge.archive(store.key, payload={"x": forge.CreatesFile(marker)}))
+    store.load("planted-1")
+    assert marker.exists()
+
+
+def test_macs_are_compared_in_constant_time(monkeypatch):
+    calls = []
+
+    def spy(a, b):
+        calls.append((a, b))
+        return a == b
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    key = b"k" * 32
+    assert signing.verify(key, b"data", signing.sign(key, b"data"))
+    assert calls
+
+
+BAD_IDS = [
+    "../x",
+    "/etc/passwd",
+    "a/b",
+    "a\\b",
+    "..",
+    "a..b",
+    "a*",
+    "a?",
+    "[ab]",
+    "",
+    " ",
+    "x\n",
+    "~root",
+    "-x",
+    "a" * 129,
+    None,
+    5,
+    1.5,
+    b"abc",
+    Path("x"),
+    ["x"],
+]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+@pytest.mark.parametrize(
+    "call", ["retrieve_job", "delete_job", "get", "load", "delete", "manifest"]
+)
+def test_bad_job_ids_are_refused_before_the_disk(job_store_env, backend, bad, call):
+    store = qaj.JobStore.default()
+    target = backend if call in ("retrieve_job", "delete_job") else store
+    with pytest.raises(qaj.InvalidJobIdError, match="job id"):
+        getattr(target, call)(bad)
+    assert not store.path.exists() and not store.key_path.exists()
+
+
+def test_a_good_job_id_still_works(backend):
+    job = backend.run(ghz(2))
+    job.result()
+    assert backend.retrieve_job(job.job_id()).job_id() == job.job_id()
+    assert backend.delete_job(job.job_id()) is True
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_files_are_private_whatever_the_umask(store, backend, umask):
+    old = os.umask(umask)
+    try:
+        job = backend.run(ghz(2))
+        job.result()
+        store.flush()
+        stored = backend.retrieve_job(job.job_id())
+    finally:
+        os.umask(old)
+    assert _mode(store.path) == 0o700
+    assert _mode(stored.archive_path) == 0o600
+    assert _mode(store.key_path) == 0o600
+    files = [store.path / f"index.sqlite{s}" for s in ("", "-wal", "-shm")]
+    assert files[0].exists()
+    assert {f.name: _mode(f) for f in files if f.exists()} == {
+        f.name: 0o600 for f in files if f.exists()
+    }
+
+
+def test_a_key_readable_by_others_is_refused(store, backend):
+    job = backend.run(ghz(2))
+    job.result()
+    store.flush()
+    os.chmod(store.key_path, 0o644)
+    signing._cache.clear()
+    with pytest.raises(qaj.JobStoreKeyError, match=f"chmod 600 {store.key_path}"):
+        backend.retrieve_job(job.job_id()).result()
+    with pytest.warns(qaj.JobStoreWarning, match="chmod 600"):
+        live = backend.run(ghz(2))
+        assert live.result().success
+        store.flush()
