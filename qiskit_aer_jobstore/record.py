@@ -146,5 +146,14 @@ class JobRecord:
         }
 
     def members(self) -> dict[str, bytes]:
-        """Archive members other than the manifest and signature."""
-        return {PAYLOAD: dump_payload(self.payload())}
+        """Archive members other than the manifest and signature: the pickled payload and
+        the portable copies (what they hold goes to the manifest's ``portable`` entry, so
+        call this before :meth:`manifest`)."""
+        from .portable import portable_members
+
+        payload = self.payload()
+        members = {PAYLOAD: dump_payload(payload)}
+        portable, info = portable_members(self, payload)
+        members.update(portable)
+        self.extra_manifest["portable"] = info
+        return members
