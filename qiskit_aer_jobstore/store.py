@@ -273,6 +273,41 @@ class JobStore:
         self.refresh()
         return self.index.count(JobFilter(**filters))
 
+    # -- moving jobs between stores ----------------------------------------------------
+    def import_archive(self, path: str | Path, trust: bool = False) -> StoredAerJob:
+        """Copy a job archive (a colleague's, or an export) into this store.
+
+        Args:
+            path: the archive file.
+            trust: False (default): keep its author's signature; the job is then read from
+                its portable copies only, never unpickled. True: re-sign it with this store's
+                key, so it is read whole (pickle included). Only trust archives whose author
+                you trust. Importing an already imported archive with ``trust=True`` re-signs
+                it in place (the store's own copy, ``job.archive_path``, can be given).
+
+        Returns:
+            StoredAerJob: the imported job.
+
+        Raises:
+            JobArchiveError: the file is not a readable job archive.
+            JobStoreIntegrityError: a member does not match the manifest, or (untrusted) the
+                archive has no portable copies or claims this store's key but was altered.
+            JobStoreError: the store holds a different job with the same id.
+        """
+        from .transfer import import_archive
+
+        return import_archive(self, path, trust=trust)
+
+    def export_archive(self, job_id: str, path: str | Path) -> Path:
+        """Copy a job's archive to ``path`` (a file, or a folder to put it in) to share it.
+
+        Returns:
+            The path written.
+        """
+        from .transfer import export_archive
+
+        return export_archive(self, job_id, path)
+
     # -- deleting ----------------------------------------------------------------------
     def delete(self, job_id: str) -> bool:
         """Delete one job (archive, then index row). False if there was no such job."""
