@@ -265,9 +265,12 @@ class ArchiveReader:
 
     def payload(self, key: bytes) -> dict[str, Any]:
         """The unpickled payload; verified first, never unpickled otherwise."""
+        from .portable import payload_buffers
+
         data = self.member(PAYLOAD, key)
+        buffers = payload_buffers(self, key)  # arrays kept once, in the portable copy
         try:
-            payload = pickle.loads(data)
+            payload = pickle.loads(data, buffers=buffers)
         except Exception as exc:
             raise JobArchiveError(
                 f"{self.label}: the payload verified but cannot be unpickled with the installed "

@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 from typing import TYPE_CHECKING, Any
 
 from . import signing
+from .archive import PAYLOAD
 from .exceptions import JobArchiveError, JobStoreIntegrityError
 from .portable_json import Decoder, Encoder
 
 if TYPE_CHECKING:
     from .archive import ArchiveReader
-    from .record import JobRecord
 
 FORMAT = 1
+# Arrays smaller than this stay inside the pickle too (a second copy costs nothing).
+_SHARE_BYTES = 64 * 1024
 CIRCUITS = "circuits.qpy"
 RESULT = "result.json"
 
@@ -43,9 +46,13 @@ def _qpy_bytes(circuits: list[Any]) -> bytes:
     return buffer.getvalue()
 
 
-def portable_members(record: JobRecord, payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
-    """The portable members of ``record`` and the manifest's ``portable`` entry.
+def archive_members(payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
+    """The members of a job's archive, ``payload.pkl`` and the portable copies, and the
+    manifest's ``portable`` entry.
 
+    Arrays are stored once: the pickle refers to the ``.npy`` members of the portable copy
+    for its large contiguous arrays (pickle protocol 5 out-of-band buffers, listed in order in
+    the entry's ``payload_buffers``) instead of holding a second copy.
     Never raises for content it cannot convert: that is recorded in the entry instead.
     """
     members: dict[str, bytes] = {}
@@ -66,11 +73,52 @@ def portable_members(record: JobRecord, payload: dict[str, Any]) -> tuple[dict[s
         "parameter_binds": encoder.encode(payload.get("parameter_binds")),
     }
     members[RESULT] = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    members[PAYLOAD], info["payload_buffers"] = _pickle_sharing(payload, encoder.arrays)
     members.update(encoder.array_members())
     info["result"] = RESULT
     info["arrays"] = len(encoder.arrays)
     info["unsupported_types"] = sorted(encoder.unsupported)
     return members, info
+
+
+def _pickle_sharing(payload: dict[str, Any], arrays: dict[str, Any]) -> tuple[bytes, list[str]]:
+    """Pickle ``payload``, leaving out the buffers of ``arrays`` (member name -> array)."""
+    by_id = {id(array): name for name, array in arrays.items() if array.nbytes >= _SHARE_BYTES}
+    shared: list[str] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            with buffer.raw() as view:
+                name = by_id.get(id(view.obj))
+        except (BufferError, ValueError):
+            name = None
+        if name is None:
+            return True  # kept in the pickle
+        shared.append(name)
+        return False
+
+    return pickle.dumps(payload, protocol=5, buffer_callback=out_of_band), shared
+
+
+def payload_buffers(reader: ArchiveReader, key: bytes) -> list[Any]:
+    """The out-of-band buffers the payload pickle refers to (verified with ``key``)."""
+    import numpy as np
+
+    info = reader.manifest().get("portable")
+    names = info.get("payload_buffers") if isinstance(info, dict) else None
+    if not names:
+        return []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise JobArchiveError(f"{reader.label}: the manifest's payload_buffers are malformed.")
+    try:
+        return [
+            np.ascontiguousarray(np.load(io.BytesIO(reader.member(n, key)), allow_pickle=False))
+            for n in names
+        ]
+    except (JobArchiveError, JobStoreIntegrityError):
+        raise
+    except Exception as exc:
+        raise JobArchiveError(f"{reader.label}: an array member cannot be read ({exc}).") from exc
 
 
 def has_portable(manifest: dict[str, Any]) -> bool:

@@ -174,12 +174,7 @@ class Encoder:
 
     def array_members(self) -> dict[str, bytes]:
         """The collected arrays as ``.npy`` bytes (loadable with ``allow_pickle=False``)."""
-        members = {}
-        for name, value in self.arrays.items():
-            buffer = io.BytesIO()
-            np.save(buffer, value, allow_pickle=False)
-            members[name] = buffer.getvalue()
-        return members
+        return {name: npy_bytes(value) for name, value in self.arrays.items()}
 
     def encode(self, obj: Any, depth: int = 0) -> Any:
         if obj is None or isinstance(obj, (bool, str)):
@@ -234,6 +229,19 @@ class Encoder:
         except Exception:  # a broken __repr__ must not stop the save
             text = f"<{name}>"
         return {"__unsupported__": name, "repr": text[:_REPR_CHARS]}
+
+
+def npy_bytes(value: np.ndarray) -> bytes:
+    """``value`` in ``.npy`` format, with one copy of its data (``np.save`` makes two)."""
+    if value.dtype.hasobject:
+        raise ValueError("object arrays are not stored as .npy")
+    if not (value.flags.c_contiguous or value.flags.f_contiguous):
+        value = np.ascontiguousarray(value)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(header, np.lib.format.header_data_from_array_1_0(value))
+    order = "F" if value.flags.f_contiguous and not value.flags.c_contiguous else "C"
+    raw = value.reshape(-1, order=order).view(np.uint8) if value.size else b""
+    return b"".join((header.getvalue(), raw))
 
 
 class Decoder:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
-from .archive import PAYLOAD, dump_payload
 
 # Options that are handles to live machinery, never part of a stored job.
 UNSTORABLE_OPTIONS = ("executor",)
@@ -149,11 +148,8 @@ class JobRecord:
         """Archive members other than the manifest and signature: the pickled payload and
         the portable copies (what they hold goes to the manifest's ``portable`` entry, so
         call this before :meth:`manifest`)."""
-        from .portable import portable_members
+        from .portable import archive_members
 
-        payload = self.payload()
-        members = {PAYLOAD: dump_payload(payload)}
-        portable, info = portable_members(self, payload)
-        members.update(portable)
+        members, info = archive_members(self.payload())
         self.extra_manifest["portable"] = info
         return members

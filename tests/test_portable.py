@@ -197,3 +197,18 @@ def test_altered_portable_member_is_refused(backend):
             zf.writestr(name, data)
     with pytest.raises(qaj.JobStoreIntegrityError, match="checksum"):
         backend.retrieve_job(job.job_id(), trusted=False).result()
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_large_arrays_are_stored_once(backend, trusted):
+    qc = ghz(13)
+    qc.remove_final_measurements()
+    qc.save_statevector()
+    qc.save_probabilities()
+    job = backend.run(qc, method="statevector")
+    live = job.result()
+    stored = backend.retrieve_job(job.job_id(), trusted=trusted)
+    assert_same(live.data(0), stored.result().data(0))
+    manifest = stored.manifest
+    assert len(manifest["portable"]["payload_buffers"]) == 2  # the pickle refers to the .npy
+    assert manifest["members"]["payload.pkl"]["size"] < 64 * 1024
