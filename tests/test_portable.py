@@ -13,7 +13,8 @@ from qiskit.circuit import Instruction
 from qiskit.quantum_info import Pauli
 
 import qiskit_aer_jobstore as qaj
-from qiskit_aer_jobstore.archive import ArchiveReader
+from qiskit_aer_jobstore import signing
+from qiskit_aer_jobstore.archive import ArchiveReader, write_archive
 from qiskit_aer_jobstore.portable import CIRCUITS, RESULT
 
 from .conftest import ghz
@@ -212,3 +213,45 @@ def test_large_arrays_are_stored_once(backend, trusted):
     manifest = stored.manifest
     assert len(manifest["portable"]["payload_buffers"]) == 2  # the pickle refers to the .npy
     assert manifest["members"]["payload.pkl"]["size"] < 64 * 1024
+
+
+def test_unsigned_archive_is_read_from_portable_copies_only(backend):
+    job = backend.run(ghz(2), shots=8)
+    counts = job.result().get_counts()
+    path = backend.retrieve_job(job.job_id()).archive_path
+    with zipfile.ZipFile(path) as zf:
+        items = {n: zf.read(n) for n in zf.namelist() if n != "signature.json"}
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in items.items():
+            zf.writestr(name, data)
+    assert backend.retrieve_job(job.job_id()).result().get_counts() == counts
+    with pytest.raises(qaj.JobStoreIntegrityError, match="unsigned"):
+        qaj.JobStore.default().load(job.job_id())
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[1, 2]",
+        b"not json",
+        b'{"result": {"__type__": "os.system", "cmd": "touch x"}}',
+        b'{"result": {"__ndarray__": "../../etc/passwd"}}',
+        b'{"result": {"__ndarray__": "arrays/9.npy"}}',
+        b'{"result": {"__scalar__": {"a": 1}, "value": 1}}',
+        b'{"result": {"__complex__": "xy"}}',
+        b'{"result": {"__type__": "Result", "dict": {"results": 5}}}',
+        b'{"result": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+    ],
+    ids=range(9),
+)
+def test_malformed_portable_result_is_a_clear_error(store, tmp_path, document):
+    other = tmp_path / "other.key"
+    record = qaj.JobRecord(job_id="evil-1", backend_name="sim")
+    members = record.members()
+    members[RESULT] = document
+    path = tmp_path / "evil.zip"
+    with open(path, "wb") as out:
+        write_archive(out, record.manifest(), members, signing.load_key(other))
+    job = store.import_archive(path)
+    with pytest.raises(qaj.JobArchiveError, match="evil-1.zip"):
+        job.result()
