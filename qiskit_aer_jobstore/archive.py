@@ -9,6 +9,8 @@ Layout of ``<YYYYmmddTHHMMSSffffffZ>_<job_id>.zip``:
     included), the ``Result`` (or the error text).
 ``circuits.qpy``, ``result.json``, ``arrays/<n>.npy``
     The portable copies (see :mod:`qiskit_aer_jobstore.portable`): readable without pickle.
+``payload_buffers.json``
+    When present: the ``arrays/<n>.npy`` members the pickle's out-of-band buffers come from.
 ``signature.json``
     ``{"algorithm": "HMAC-SHA256", "key_id": ..., "mac": ...}``: an HMAC of the exact bytes of
     ``manifest.json`` with the store's secret key. The manifest holds the SHA-256 and size of

@@ -10,6 +10,9 @@ Every archive carries, beside ``payload.pkl``:
     "parameter_binds": ...}``: the ``Result`` (its ``to_dict()``) or ``PrimitiveResult``
     encoded by :mod:`.portable_json`, every array replaced by a reference to an
     ``arrays/<n>.npy`` member.
+``payload_buffers.json``
+    Large arrays are stored once: ``payload.pkl`` refers to their ``.npy`` members (pickle
+    protocol 5 out-of-band buffers), named in order here.
 
 All of them are listed with their size and SHA-256 in the signed manifest. A job whose archive
 is not signed by this store's key (a colleague's, an untrusted import) or that is retrieved
@@ -36,6 +39,7 @@ FORMAT = 1
 _SHARE_BYTES = 64 * 1024
 CIRCUITS = "circuits.qpy"
 RESULT = "result.json"
+PAYLOAD_BUFFERS = "payload_buffers.json"
 
 
 def _qpy_bytes(circuits: list[Any]) -> bytes:
@@ -51,8 +55,8 @@ def archive_members(payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
     manifest's ``portable`` entry.
 
     Arrays are stored once: the pickle refers to the ``.npy`` members of the portable copy
-    for its large contiguous arrays (pickle protocol 5 out-of-band buffers, listed in order in
-    the entry's ``payload_buffers``) instead of holding a second copy.
+    for its large contiguous arrays (pickle protocol 5 out-of-band buffers, their member names
+    listed in order in ``payload_buffers.json``) instead of holding a second copy.
     Never raises for content it cannot convert: that is recorded in the entry instead.
     """
     members: dict[str, bytes] = {}
@@ -73,7 +77,9 @@ def archive_members(payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
         "parameter_binds": encoder.encode(payload.get("parameter_binds")),
     }
     members[RESULT] = json.dumps(document, separators=(",", ":")).encode("utf-8")
-    members[PAYLOAD], info["payload_buffers"] = _pickle_sharing(payload, encoder.arrays)
+    members[PAYLOAD], shared = _pickle_sharing(payload, encoder.arrays)
+    if shared:  # a member, not a manifest field: the payload must not depend on write order
+        members[PAYLOAD_BUFFERS] = json.dumps(shared).encode("utf-8")
     members.update(encoder.array_members())
     info["result"] = RESULT
     info["arrays"] = len(encoder.arrays)
@@ -104,12 +110,14 @@ def payload_buffers(reader: ArchiveReader, key: bytes) -> list[Any]:
     """The out-of-band buffers the payload pickle refers to (verified with ``key``)."""
     import numpy as np
 
-    info = reader.manifest().get("portable")
-    names = info.get("payload_buffers") if isinstance(info, dict) else None
-    if not names:
+    if PAYLOAD_BUFFERS not in reader.manifest()["members"]:
         return []
+    try:
+        names = json.loads(reader.member(PAYLOAD_BUFFERS, key))
+    except ValueError:
+        names = None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise JobArchiveError(f"{reader.label}: the manifest's payload_buffers are malformed.")
+        raise JobArchiveError(f"{reader.label}: {PAYLOAD_BUFFERS} is malformed.")
     try:
         return [
             np.ascontiguousarray(np.load(io.BytesIO(reader.member(n, key)), allow_pickle=False))

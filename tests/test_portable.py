@@ -211,7 +211,9 @@ def test_large_arrays_are_stored_once(backend, trusted):
     stored = backend.retrieve_job(job.job_id(), trusted=trusted)
     assert_same(live.data(0), stored.result().data(0))
     manifest = stored.manifest
-    assert len(manifest["portable"]["payload_buffers"]) == 2  # the pickle refers to the .npy
+    path = stored.archive_path
+    with zipfile.ZipFile(path) as zf:  # the pickle refers to the two .npy members
+        assert len(json.loads(zf.read("payload_buffers.json"))) == 2
     assert manifest["members"]["payload.pkl"]["size"] < 64 * 1024
 
 
@@ -255,3 +257,21 @@ def test_malformed_portable_result_is_a_clear_error(store, tmp_path, document):
     job = store.import_archive(path)
     with pytest.raises(qaj.JobArchiveError, match="evil-1.zip"):
         job.result()
+
+
+def test_altered_shared_array_is_refused_when_trusted(backend):
+    qc = ghz(13)
+    qc.remove_final_measurements()
+    qc.save_statevector()
+    job = backend.run(qc, method="statevector")
+    job.result()
+    path = backend.retrieve_job(job.job_id()).archive_path
+    with zipfile.ZipFile(path) as zf:
+        items = {n: zf.read(n) for n in zf.namelist()}
+    name = json.loads(items["payload_buffers.json"])[0]
+    items[name] = items[name][:-1] + bytes([items[name][-1] ^ 1])
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in items.items():
+            zf.writestr(member, data)
+    with pytest.raises(qaj.JobStoreIntegrityError, match="checksum"):
+        backend.retrieve_job(job.job_id()).result()
