@@ -129,30 +129,34 @@ _TYPES: dict[str, tuple[type, Callable[[Encoder, Any], dict], Callable[[dict], A
             memory_slots=d["memory_slots"],
         ),
     ),
-    "aer.Statevector": (aer_qi.Statevector, _state, _new_state(aer_qi.Statevector)),
-    "aer.DensityMatrix": (aer_qi.DensityMatrix, _state, _new_state(aer_qi.DensityMatrix)),
-    "aer.Operator": (aer_qi.Operator, _operator, _new_operator(aer_qi.Operator)),
-    "aer.SuperOp": (aer_qi.SuperOp, _operator, _new_operator(aer_qi.SuperOp)),
-    "aer.StabilizerState": (
-        aer_qi.StabilizerState,
-        lambda enc, s: {"clifford": enc.encode(s.clifford)},
-        lambda d: aer_qi.StabilizerState(d["clifford"]),
-    ),
-    "Statevector": (qi.Statevector, _state, _new_state(qi.Statevector)),
-    "DensityMatrix": (qi.DensityMatrix, _state, _new_state(qi.DensityMatrix)),
-    "Operator": (qi.Operator, _operator, _new_operator(qi.Operator)),
-    "SuperOp": (qi.SuperOp, _operator, _new_operator(qi.SuperOp)),
-    "StabilizerState": (
-        qi.StabilizerState,
-        lambda enc, s: {"clifford": enc.encode(s.clifford)},
-        lambda d: qi.StabilizerState(d["clifford"]),
-    ),
     "Clifford": (
         qi.Clifford,
         lambda enc, c: {"tableau": enc.array(c.tableau)},
         lambda d: qi.Clifford(d["tableau"]),
     ),
 }
+
+
+def _quantum_info_types(prefix: str, module: Any) -> dict:
+    """States and operators of ``module`` (Qiskit's, or Aer's subclasses of them)."""
+    types: dict[str, tuple] = {}
+    for name in ("Statevector", "DensityMatrix"):
+        cls = getattr(module, name)
+        types[prefix + name] = (cls, _state, _new_state(cls))
+    for name in ("Operator", "SuperOp"):
+        cls = getattr(module, name)
+        types[prefix + name] = (cls, _operator, _new_operator(cls))
+    cls = module.StabilizerState
+    types[prefix + "StabilizerState"] = (
+        cls,
+        lambda enc, s: {"clifford": enc.encode(s.clifford)},
+        lambda d, cls=cls: cls(d["clifford"]),
+    )
+    return types
+
+
+# Aer's subclasses first, so that isinstance matching finds them before Qiskit's classes.
+_TYPES = {**_quantum_info_types("aer.", aer_qi), **_quantum_info_types("", qi), **_TYPES}
 _BY_CLASS = {cls: tag for tag, (cls, _, _) in _TYPES.items()}
 
 

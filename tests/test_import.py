@@ -11,7 +11,7 @@ from qiskit_aer_jobstore.archive import ArchiveReader, parse_manifest, write_arc
 from qiskit_aer_jobstore.portable import RESULT
 from qiskit_aer_jobstore.record import JobRecord
 
-from .conftest import ghz
+from .conftest import ghz, rewrite_archive
 
 
 @pytest.fixture
@@ -115,12 +115,11 @@ def test_missing_file_and_folder_are_clear_errors(theirs, tmp_path):
 
 def test_altered_member_is_refused(shared, theirs):
     _, _, path = shared
-    with zipfile.ZipFile(path) as zf:
-        items = {n: zf.read(n) for n in zf.namelist()}
-    items[RESULT] = items[RESULT].replace(b'"shots":40', b'"shots":41')
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in items.items():
-            zf.writestr(name, data)
+
+    def change(items):
+        items[RESULT] = items[RESULT].replace(b'"shots":40', b'"shots":41')
+
+    rewrite_archive(path, change)
     with pytest.raises(qaj.JobStoreIntegrityError, match="checksum"):
         theirs.import_archive(path, trust=True)
     assert theirs.list() == []
@@ -129,13 +128,13 @@ def test_altered_member_is_refused(shared, theirs):
 def test_archive_claiming_our_key_but_altered_is_refused(store, tmp_path):
     store.save(JobRecord(job_id="mine-1", backend_name="sim", circuits=[ghz(2)], job_name="a"))
     path = store.export_archive("mine-1", tmp_path / "mine.zip")
-    with zipfile.ZipFile(path) as zf:
-        items = {n: zf.read(n) for n in zf.namelist()}
-    items["manifest.json"] = items["manifest.json"].replace(b'"job_name": "a"', b'"job_name": "b"')
     store.delete("mine-1")
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in items.items():
-            zf.writestr(name, data)
+
+    def change(items):
+        manifest = items["manifest.json"]
+        items["manifest.json"] = manifest.replace(b'"job_name": "a"', b'"job_name": "b"')
+
+    rewrite_archive(path, change)
     with pytest.raises(qaj.JobStoreIntegrityError, match="altered"):
         store.import_archive(path)
 
