@@ -65,6 +65,11 @@ class StoredAerJob(JobV1):
         return list(self._manifest.get("job_tags") or [])
 
     @property
+    def primitive(self) -> str | None:
+        """``"sampler"`` or ``"estimator"`` for a primitive job, None for a backend job."""
+        return self._manifest.get("primitive")
+
+    @property
     def archive_path(self) -> str | None:
         return str(self._store.blobs.path(self._archive)) if self._archive else None
 

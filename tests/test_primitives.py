@@ -60,7 +60,7 @@ def test_primitive_job_is_stored_once_and_comes_back_equal(make_job, kind, trust
     live = job.result()
     jobs = backend.local_jobs(limit=None)
     assert [j.job_id() for j in jobs] == [job.job_id()]
-    assert jobs[0].manifest["primitive"] == kind
+    assert jobs[0].primitive == kind
     assert [j.job_id() for j in backend.jobs(primitive=kind)] == [job.job_id()]
     stored = backend.retrieve_job(job.job_id(), trusted=trusted)
     assert stored.trusted is trusted
