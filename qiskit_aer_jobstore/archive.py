@@ -7,6 +7,10 @@ Layout of ``<YYYYmmddTHHMMSSffffffZ>_<job_id>.zip``:
 ``payload.pkl``
     The pickled job: circuits, parameter binds, run and backend options (noise model
     included), the ``Result`` (or the error text).
+``circuits.qpy``, ``result.json``, ``arrays/<n>.npy``
+    The portable copies (see :mod:`qiskit_aer_jobstore.portable`): readable without pickle.
+``payload_buffers.json``
+    When present: the ``arrays/<n>.npy`` members the pickle's out-of-band buffers come from.
 ``signature.json``
     ``{"algorithm": "HMAC-SHA256", "key_id": ..., "mac": ...}``: an HMAC of the exact bytes of
     ``manifest.json`` with the store's secret key. The manifest holds the SHA-256 and size of
@@ -19,7 +23,9 @@ Manifest schema, version 1 (``schema_version``): ``job_id``, ``job_name``, ``job
 ``circuit_names``, ``num_qubits`` (widest circuit), ``shots``, ``method``, ``seed_simulator``,
 ``success``, ``time_taken`` (seconds), ``versions`` (``qiskit``, ``qiskit_aer``, ``numpy``,
 ``python``, ``qiskit_aer_jobstore``), ``host``, ``pid``, ``primitive`` (null for backend jobs),
-``notes`` (list of strings), ``members`` (``{name: {"size": int, "sha256": hex}}``).
+``notes`` (list of strings), ``portable`` (what the portable copies hold: ``circuits`` or
+``circuits_error``, ``result``, ``arrays``, ``unsupported_types``), ``members``
+(``{name: {"size": int, "sha256": hex}}``).
 """
 
 from __future__ import annotations
@@ -107,6 +113,13 @@ def write_archive(
         name: {"size": len(data), "sha256": sha256_hex(data)} for name, data in members.items()
     }
     manifest_bytes = json.dumps(manifest, sort_keys=True, default=str).encode("utf-8")
+    _write_zip(out, manifest_bytes, members, key)
+    return manifest
+
+
+def _write_zip(out: BinaryIO, manifest_bytes: bytes, members: dict[str, bytes],
+               key: bytes) -> None:
+    """The zip itself: manifest, its signature with ``key``, then the members."""
     signature = {
         "algorithm": signing.ALGORITHM,
         "key_id": signing.key_id(key),
@@ -118,7 +131,6 @@ def write_archive(
         for name, data in members.items():
             method = zipfile.ZIP_DEFLATED if len(data) < _DEFLATE_BELOW else zipfile.ZIP_STORED
             zf.writestr(name, data, compress_type=method, compresslevel=1)
-    return manifest
 
 
 class ArchiveReader:
@@ -190,6 +202,11 @@ class ArchiveReader:
             self._manifest_bytes = raw
         return self._manifest
 
+    def manifest_bytes(self) -> bytes:
+        """The exact bytes of ``manifest.json`` (what the signature covers)."""
+        self.manifest()
+        return self._manifest_bytes or b""
+
     def signature(self) -> dict[str, Any]:
         raw = self._raw(SIGNATURE, 4096)
         try:
@@ -239,6 +256,11 @@ class ArchiveReader:
     def member(self, name: str, key: bytes) -> bytes:
         """A member's bytes, after the signature and its SHA-256 are checked."""
         self.verify(key)
+        return self.unverified_member(name)
+
+    def unverified_member(self, name: str) -> bytes:
+        """A member's bytes, checked against the manifest's size and SHA-256 but not against
+        the signature: for data that is never unpickled (the portable copies)."""
         entry = self.manifest()["members"].get(name)
         if not isinstance(entry, dict):
             raise JobArchiveError(f"{self.label}: the manifest lists no member {name!r}.")
@@ -255,9 +277,12 @@ class ArchiveReader:
 
     def payload(self, key: bytes) -> dict[str, Any]:
         """The unpickled payload; verified first, never unpickled otherwise."""
+        from .portable import payload_buffers
+
         data = self.member(PAYLOAD, key)
+        buffers = payload_buffers(self, key)  # arrays kept once, in the portable copy
         try:
-            payload = pickle.loads(data)
+            payload = pickle.loads(data, buffers=buffers)
         except Exception as exc:
             raise JobArchiveError(
                 f"{self.label}: the payload verified but cannot be unpickled with the installed "
@@ -267,6 +292,20 @@ class ArchiveReader:
         if not isinstance(payload, dict):
             raise JobArchiveError(f"{self.label}: the payload is not a job payload.")
         return payload
+
+
+def resign(reader: ArchiveReader, out: BinaryIO, key: bytes) -> dict[str, Any]:
+    """Copy an archive to ``out`` with its manifest signed by ``key`` (for importing an archive
+    the user trusts). Every member is checked against the manifest first; the manifest bytes
+    are kept exactly, so the new signature covers the same content.
+
+    Returns:
+        The manifest.
+    """
+    manifest = reader.manifest()
+    members = {name: reader.unverified_member(name) for name in manifest["members"]}
+    _write_zip(out, reader.manifest_bytes(), members, key)
+    return manifest
 
 
 def parse_manifest(raw: bytes, label: str) -> dict[str, Any]:

@@ -22,18 +22,21 @@ class StoredAerJob(JobV1):
     """
 
     def __init__(self, backend: Any, job_id: str, store: JobStore, manifest: dict[str, Any],
-                 archive: str | None = None, size: int | None = None):
+                 archive: str | None = None, size: int | None = None, trusted: bool = True):
         super().__init__(backend, job_id)
         self._store = store
         self._manifest = manifest
         self._archive = archive
         self._size = size
+        self._trust = trusted
         self._payload: dict[str, Any] | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], store: JobStore, backend: Any = None) -> StoredAerJob:
+    def from_row(cls, row: dict[str, Any], store: JobStore, backend: Any = None,
+                 trusted: bool = True) -> StoredAerJob:
         manifest = json.loads(row["manifest"])
-        return cls(backend, row["job_id"], store, manifest, row["archive"], row.get("size"))
+        return cls(backend, row["job_id"], store, manifest, row["archive"], row.get("size"),
+                   trusted=trusted)
 
     def __repr__(self) -> str:
         return (
@@ -60,6 +63,11 @@ class StoredAerJob(JobV1):
     def tags(self) -> list[str]:
         """The job tags given at run time (``job_tags=``)."""
         return list(self._manifest.get("job_tags") or [])
+
+    @property
+    def primitive(self) -> str | None:
+        """``"sampler"`` or ``"estimator"`` for a primitive job, None for a backend job."""
+        return self._manifest.get("primitive")
 
     @property
     def archive_path(self) -> str | None:
@@ -90,11 +98,16 @@ class StoredAerJob(JobV1):
     # -- what the payload holds -------------------------------------------------------
     def _data(self) -> dict[str, Any]:
         if self._payload is None:
-            if self._archive is None:
-                self._payload = self._store.load(self._job_id)
-            else:
-                self._payload = self._store.read_payload(self._archive)
+            archive = self._archive or self._store._row(self._job_id)["archive"]
+            self._payload = self._store.read_job(archive, trusted=self._trust)
         return self._payload
+
+    @property
+    def trusted(self) -> bool:
+        """False if this job is read from its portable copies (asked for with
+        ``trusted=False``, or not signed by this store's key): see README, "Portable copies".
+        Reading the archive to find out if needed."""
+        return not self._data().get("portable", False)
 
     def result(self, timeout: float | None = None) -> Any:
         """The stored ``Result`` (equal to what the live job returned).
@@ -115,8 +128,17 @@ class StoredAerJob(JobV1):
         return result
 
     def circuits(self) -> list:
-        """The circuits the job ran."""
-        return self._data()["circuits"]
+        """The circuits the job ran.
+
+        Raises:
+            JobArchiveError: read from the portable copies, and QPY could not hold or load them.
+        """
+        data = self._data()
+        if data["circuits"] is None and data.get("circuits_error"):
+            from .exceptions import JobArchiveError
+
+            raise JobArchiveError(data["circuits_error"])
+        return data["circuits"]
 
     def parameter_binds(self) -> Any:
         return self._data()["parameter_binds"]

@@ -7,6 +7,9 @@ returns. Writing the archive and the index row happens just after, off the calle
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,21 @@ def _as_bool(value: Any, name: str) -> bool:
     raise JobStoreError(f"Invalid value {value!r} for {name}: use True or False.")
 
 
+_thread = threading.local()
+
+
+@contextlib.contextmanager
+def saving_suppressed() -> Iterator[None]:
+    """Backend jobs run in this thread inside the block are not saved: a primitive job saves
+    itself once, not the backend jobs it runs underneath."""
+    previous = getattr(_thread, "suppressed", False)
+    _thread.suppressed = True
+    try:
+        yield
+    finally:
+        _thread.suppressed = previous
+
+
 def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     """Take our run options out of ``run_options`` and attach a SaveContext (or None)."""
     if CONTEXT_KEY in run_options:
@@ -46,6 +64,8 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     save = run_options.pop("save_jobs", None)
     job_name = run_options.pop("job_name", None)
     job_tags = run_options.pop("job_tags", None)
+    if getattr(_thread, "suppressed", False):
+        save = False
     if save is None:
         save = getattr(backend, "_jobstore_save_jobs", None)
     save = settings.save_jobs_default() if save is None else _as_bool(save, "save_jobs")
@@ -157,14 +177,19 @@ class StoreMethods:
         filters.setdefault("backend_name", self.name)
         return self.local_jobs(limit=limit, skip=skip, descending=descending, **filters)
 
-    def retrieve_job(self, job_id: str):
+    def retrieve_job(self, job_id: str, trusted: bool = True):
         """The stored job ``job_id`` as a ``StoredAerJob``.
+
+        Args:
+            job_id: the job's id.
+            trusted: False to read it from its portable copies only (QPY, JSON and ``.npy``;
+                nothing is unpickled). Jobs not signed by this store's key are always read so.
 
         Raises:
             JobNotFoundError: no such job in the store (the message says where it looked).
             InvalidJobIdError: ``job_id`` is not a well-formed id.
         """
-        return self.job_store.get(validate_job_id(job_id), backend=self)
+        return self.job_store.get(validate_job_id(job_id), backend=self, trusted=trusted)
 
     def delete_job(self, job_id: str) -> bool:
         """Delete a stored job. False if there was none."""

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
-from .archive import PAYLOAD, dump_payload
 
 # Options that are handles to live machinery, never part of a stored job.
 UNSTORABLE_OPTIONS = ("executor",)
@@ -146,5 +145,11 @@ class JobRecord:
         }
 
     def members(self) -> dict[str, bytes]:
-        """Archive members other than the manifest and signature."""
-        return {PAYLOAD: dump_payload(self.payload())}
+        """Archive members other than the manifest and signature: the pickled payload and
+        the portable copies (what they hold goes to the manifest's ``portable`` entry, so
+        call this before :meth:`manifest`)."""
+        from .portable import archive_members
+
+        members, info = archive_members(self.payload())
+        self.extra_manifest["portable"] = info
+        return members

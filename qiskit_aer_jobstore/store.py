@@ -7,8 +7,10 @@ picked up the next time the store is listed, because the archives are the source
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +102,8 @@ class JobStore:
     def save(self, record: JobRecord) -> dict[str, Any]:
         """Write one job now: archive first, index row second. Returns its manifest."""
         key = self.key
+        members = record.members()  # first: it adds the portable entry to the manifest
         manifest = record.manifest()
-        members = record.members()
         name = archive_name(record.creation_date, record.job_id)
         index = self.index
         before = self.blobs.version()
@@ -235,7 +237,8 @@ class JobStore:
         row = self._row(job_id)
         return self.read_payload(row["archive"])
 
-    def read_payload(self, archive: str) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _reader(self, archive: str) -> Iterator[ArchiveReader]:
         label = str(self.blobs.path(archive))
         try:
             handle = self.blobs.open(archive)
@@ -247,13 +250,35 @@ class JobStore:
         except OSError as exc:
             raise JobArchiveError(f"Cannot open {label}: {exc}.") from exc
         with handle, ArchiveReader(handle, label) as reader:
+            yield reader
+
+    def read_payload(self, archive: str) -> dict[str, Any]:
+        """The verified, unpickled payload of an archive (refused unless signed by this key)."""
+        with self._reader(archive) as reader:
             return reader.payload(self.key)
 
-    def get(self, job_id: str, backend: Any = None) -> StoredAerJob:
-        """A ``StoredAerJob`` for ``job_id`` (its payload is read when first needed)."""
+    def read_job(self, archive: str, trusted: bool = True) -> dict[str, Any]:
+        """An archive's payload: unpickled if ``trusted`` and signed by this store's key, else
+        built from its portable copies only (``payload["portable"]`` is then True)."""
+        from .portable import read_portable, use_pickle
+
+        with self._reader(archive) as reader:
+            if trusted and use_pickle(reader, self.key):
+                return reader.payload(self.key)
+            return read_portable(reader)
+
+    def get(self, job_id: str, backend: Any = None, trusted: bool = True) -> StoredAerJob:
+        """A ``StoredAerJob`` for ``job_id`` (its payload is read when first needed).
+
+        Args:
+            job_id: the job's id.
+            backend: the backend to report as the job's.
+            trusted: False to read the job from its portable copies only, never unpickling
+                (jobs not signed by this store's key are always read that way).
+        """
         from .job import StoredAerJob
 
-        return StoredAerJob.from_row(self._row(job_id), self, backend)
+        return StoredAerJob.from_row(self._row(job_id), self, backend, trusted=trusted)
 
     def list(self, backend: Any = None, **filters: Any) -> list[StoredAerJob]:
         """Stored jobs matching ``filters`` (see :class:`~.index.JobFilter`), newest first.
@@ -269,6 +294,41 @@ class JobStore:
         filters.pop("skip", None)
         self.refresh()
         return self.index.count(JobFilter(**filters))
+
+    # -- moving jobs between stores ----------------------------------------------------
+    def import_archive(self, path: str | Path, trust: bool = False) -> StoredAerJob:
+        """Copy a job archive (a colleague's, or an export) into this store.
+
+        Args:
+            path: the archive file.
+            trust: False (default): keep its author's signature; the job is then read from
+                its portable copies only, never unpickled. True: re-sign it with this store's
+                key, so it is read whole (pickle included). Only trust archives whose author
+                you trust. Importing an already imported archive with ``trust=True`` re-signs
+                it in place (the store's own copy, ``job.archive_path``, can be given).
+
+        Returns:
+            StoredAerJob: the imported job.
+
+        Raises:
+            JobArchiveError: the file is not a readable job archive.
+            JobStoreIntegrityError: a member does not match the manifest, or (untrusted) the
+                archive has no portable copies or claims this store's key but was altered.
+            JobStoreError: the store holds a different job with the same id.
+        """
+        from .transfer import import_archive
+
+        return import_archive(self, path, trust=trust)
+
+    def export_archive(self, job_id: str, path: str | Path) -> Path:
+        """Copy a job's archive to ``path`` (a file, or a folder to put it in) to share it.
+
+        Returns:
+            The path written.
+        """
+        from .transfer import export_archive
+
+        return export_archive(self, job_id, path)
 
     # -- deleting ----------------------------------------------------------------------
     def delete(self, job_id: str) -> bool:

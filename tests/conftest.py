@@ -51,3 +51,15 @@ def ghz(n: int = 5, name: str | None = None) -> QuantumCircuit:
         qc.cx(i, i + 1)
     qc.measure_all()
     return qc
+
+
+def rewrite_archive(path, change) -> None:
+    """Rewrite the zip at ``path`` after ``change(members)`` edits its {name: bytes} in place."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    change(members)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)

@@ -1,0 +1,213 @@
+"""Portable copies of a job: readable without pickle, and after an upgrade of Qiskit.
+
+Every archive carries, beside ``payload.pkl``:
+
+``circuits.qpy``
+    The circuits in QPY. If QPY cannot serialise them, the manifest's ``portable`` entry says
+    why (``circuits_error``) and the save carries on.
+``result.json``
+    ``{"format": 1, "result": ..., "error": ..., "run_options": ..., "backend_options": ...,
+    "parameter_binds": ...}``: the ``Result`` (its ``to_dict()``) or ``PrimitiveResult``
+    encoded by :mod:`.portable_json`, every array replaced by a reference to an
+    ``arrays/<n>.npy`` member.
+``payload_buffers.json``
+    Large arrays are stored once: ``payload.pkl`` refers to their ``.npy`` members (pickle
+    protocol 5 out-of-band buffers), named in order here.
+
+All of them are listed with their size and SHA-256 in the signed manifest. A job whose archive
+is not signed by this store's key (a colleague's, an untrusted import) or that is retrieved
+with ``trusted=False`` is read from these members only: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from typing import TYPE_CHECKING, Any
+
+from . import signing
+from .archive import PAYLOAD
+from .exceptions import JobArchiveError, JobStoreIntegrityError
+from .portable_json import Decoder, Encoder
+
+if TYPE_CHECKING:
+    from .archive import ArchiveReader
+
+FORMAT = 1
+# Arrays smaller than this stay inside the pickle too (a second copy costs nothing).
+_SHARE_BYTES = 64 * 1024
+CIRCUITS = "circuits.qpy"
+RESULT = "result.json"
+PAYLOAD_BUFFERS = "payload_buffers.json"
+
+
+def _qpy_bytes(circuits: list[Any]) -> bytes:
+    from qiskit import qpy
+
+    buffer = io.BytesIO()
+    qpy.dump(circuits, buffer)
+    return buffer.getvalue()
+
+
+def archive_members(payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
+    """The members of a job's archive, ``payload.pkl`` and the portable copies, and the
+    manifest's ``portable`` entry.
+
+    Arrays are stored once: the pickle refers to the ``.npy`` members of the portable copy
+    for its large contiguous arrays (pickle protocol 5 out-of-band buffers, their member names
+    listed in order in ``payload_buffers.json``) instead of holding a second copy.
+    Never raises for content it cannot convert: that is recorded in the entry instead.
+    """
+    members: dict[str, bytes] = {}
+    info: dict[str, Any] = {"format": FORMAT, "circuits": None, "circuits_error": None}
+    circuits = payload.get("circuits") or []
+    try:
+        members[CIRCUITS] = _qpy_bytes(circuits)
+        info["circuits"] = CIRCUITS
+    except Exception as exc:  # QPY cannot hold every circuit; the pickle still does
+        info["circuits_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    encoder = Encoder()
+    document = {
+        "format": FORMAT,
+        "result": encoder.encode(payload.get("result")),
+        "error": payload.get("error"),
+        "run_options": encoder.encode(payload.get("run_options") or {}),
+        "backend_options": encoder.encode(payload.get("backend_options") or {}),
+        "parameter_binds": encoder.encode(payload.get("parameter_binds")),
+    }
+    members[RESULT] = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    members[PAYLOAD], shared = _pickle_sharing(payload, encoder.arrays)
+    if shared:  # a member, not a manifest field: the payload must not depend on write order
+        members[PAYLOAD_BUFFERS] = json.dumps(shared).encode("utf-8")
+    members.update(encoder.array_members())
+    info["result"] = RESULT
+    info["arrays"] = len(encoder.arrays)
+    info["unsupported_types"] = sorted(encoder.unsupported)
+    return members, info
+
+
+def _pickle_sharing(payload: dict[str, Any], arrays: dict[str, Any]) -> tuple[bytes, list[str]]:
+    """Pickle ``payload``, leaving out the buffers of ``arrays`` (member name -> array)."""
+    by_id = {id(array): name for name, array in arrays.items() if array.nbytes >= _SHARE_BYTES}
+    shared: list[str] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            with buffer.raw() as view:
+                name = by_id.get(id(view.obj))
+        except (BufferError, ValueError):
+            name = None
+        if name is None:
+            return True  # kept in the pickle
+        shared.append(name)
+        return False
+
+    return pickle.dumps(payload, protocol=5, buffer_callback=out_of_band), shared
+
+
+def payload_buffers(reader: ArchiveReader, key: bytes) -> list[Any]:
+    """The out-of-band buffers the payload pickle refers to (verified with ``key``)."""
+    import numpy as np
+
+    if PAYLOAD_BUFFERS not in reader.manifest()["members"]:
+        return []
+    try:
+        names = json.loads(reader.member(PAYLOAD_BUFFERS, key))
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise JobArchiveError(f"{reader.label}: {PAYLOAD_BUFFERS} is malformed.")
+    try:
+        return [
+            np.ascontiguousarray(np.load(io.BytesIO(reader.member(n, key)), allow_pickle=False))
+            for n in names
+        ]
+    except (JobArchiveError, JobStoreIntegrityError):
+        raise
+    except Exception as exc:
+        raise JobArchiveError(f"{reader.label}: an array member cannot be read ({exc}).") from exc
+
+
+def has_portable(manifest: dict[str, Any]) -> bool:
+    """Whether the archive carries portable copies of its result."""
+    members = manifest.get("members")
+    return isinstance(members, dict) and RESULT in members
+
+
+def use_pickle(reader: ArchiveReader, key: bytes) -> bool:
+    """Whether to read the pickled payload (whose check then raises if it fails) rather than
+    the portable copies: yes if the archive is signed by ``key``, or claims to be (then it
+    was altered), or has no portable copies to fall back on."""
+    if reader.is_signed_by(key) or not has_portable(reader.manifest()):
+        return True
+    try:
+        claimed = reader.signature().get("key_id")
+    except JobArchiveError:
+        return False  # unsigned
+    return claimed == signing.key_id(key)
+
+
+def read_portable(reader: ArchiveReader) -> dict[str, Any]:
+    """A payload-like dict built only from the portable members (nothing is unpickled).
+
+    Each member is checked against the manifest's SHA-256 (which catches damage; the manifest
+    itself is not verified with this store's key, which is why nothing here runs code).
+
+    Raises:
+        JobArchiveError: the archive has no portable copies, or they cannot be read.
+        JobStoreIntegrityError: a member does not match the manifest.
+    """
+    manifest = reader.manifest()
+    if not has_portable(manifest):
+        raise JobStoreIntegrityError(
+            f"{reader.label} is not signed by this store's key and has no portable copies "
+            "(it was saved by an older qiskit-aer-jobstore); it was not unpickled. Import it "
+            "with `JobStore.import_archive(path, trust=True)` if you trust its author."
+        )
+    decoder = Decoder(reader.unverified_member)
+    try:
+        document = json.loads(reader.unverified_member(RESULT))
+        if not isinstance(document, dict):
+            raise ValueError("result.json is not a JSON object")
+        payload = {
+            key: decoder.decode(document.get(key))
+            for key in ("result", "run_options", "backend_options", "parameter_binds")
+        }
+    except (JobArchiveError, JobStoreIntegrityError):
+        raise
+    except Exception as exc:  # anything malformed in untrusted JSON or .npy data
+        raise JobArchiveError(
+            f"{reader.label}: the portable copy of the result cannot be read "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+    payload["job_id"] = manifest["job_id"]
+    payload["error"] = document.get("error") if isinstance(document.get("error"), str) else None
+    payload["run_options"] = (
+        payload["run_options"] if isinstance(payload["run_options"], dict) else {}
+    )
+    payload["backend_options"] = (
+        payload["backend_options"] if isinstance(payload["backend_options"], dict) else {}
+    )
+    payload["circuits"], payload["circuits_error"] = _circuits(reader)
+    payload["portable"] = True
+    return payload
+
+
+def _circuits(reader: ArchiveReader) -> tuple[list[Any] | None, str | None]:
+    """The circuits from QPY, or None and why not (the result stays readable either way)."""
+    manifest = reader.manifest()
+    if CIRCUITS not in manifest["members"]:
+        info = manifest.get("portable") if isinstance(manifest.get("portable"), dict) else {}
+        why = info.get("circuits_error") or "the archive has no QPY copy"
+        return None, f"{reader.label}: the circuits were not saved as QPY ({why})."
+    from qiskit import qpy
+
+    data = reader.unverified_member(CIRCUITS)
+    try:
+        return list(qpy.load(io.BytesIO(data))), None
+    except Exception as exc:  # a newer QPY version or damaged data: say so, keep the result
+        return None, (
+            f"{reader.label}: the QPY copy of the circuits cannot be loaded with the installed "
+            f"Qiskit ({type(exc).__name__}: {exc})."
+        )
