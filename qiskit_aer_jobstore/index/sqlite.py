@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -206,11 +206,30 @@ class SQLiteIndex:
 
         self._run(fn)
 
-    def upsert_many(self, items: list[tuple[dict, list[str], list[str]]]) -> None:
+    def upsert_many(
+        self,
+        items: list[tuple[dict, list[str], list[str]]],
+        gone: Iterable[str] = (),
+        exists: Callable[[str], bool] | None = None,
+    ) -> None:
+        """In one transaction: drop the rows of the archives ``gone``, then write ``items``.
+
+        Args:
+            items: ``(row, tags, circuit names)`` to insert or replace.
+            gone: archive names whose rows are removed.
+            exists: if given, a row is written only if ``exists(archive)`` still holds inside
+                the transaction (a concurrent delete removes the file before the row, so a
+                row for a file deleted meanwhile is never resurrected).
+        """
+        names = list(gone)
+
         def fn(conn):
             conn.execute("BEGIN IMMEDIATE")
+            for name in names:
+                conn.execute("DELETE FROM jobs WHERE archive = ?", (name,))
             for row, tags, circuits in items:
-                self._write_row(conn, row, tags, circuits)
+                if exists is None or exists(row["archive"]):
+                    self._write_row(conn, row, tags, circuits)
             conn.execute("COMMIT")
 
         self._run(fn)
@@ -295,8 +314,7 @@ class SQLiteIndex:
             lambda conn: conn.execute("SELECT COALESCE(SUM(size), 0) FROM jobs").fetchone()[0]
         )
 
-    def oldest(self, limit: int | None = None) -> list[dict[str, Any]]:
+    def oldest(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Rows oldest first with the fields retention needs."""
         sql = "SELECT job_id, archive, created, size FROM jobs ORDER BY created ASC, job_id ASC"
-        return self._rows(sql + (" LIMIT ?" if limit is not None else ""),
-                          [limit] if limit is not None else [])
+        return self._rows(sql + " LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset])
