@@ -16,7 +16,7 @@ from typing import Any
 from ..exceptions import JobStoreUnavailableError
 from .query import COLUMNS, JobFilter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: paging indexes end with job_id
 BUSY_TIMEOUT_S = 30.0
 
 SCHEMA = """
@@ -37,9 +37,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     sha256 TEXT,
     manifest TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, job_id);
-CREATE INDEX IF NOT EXISTS jobs_backend_created ON jobs (backend_name, created);
-CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created);
+-- paging orders by (created, job_id): indexes end with both so LIMIT stops early, and size is
+-- there so that the store total and retention read the index, not the manifests
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, job_id, size);
+CREATE INDEX IF NOT EXISTS jobs_backend_created ON jobs (backend_name, created, job_id);
+CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created, job_id);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (job_name);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_archive ON jobs (archive);
 CREATE TABLE IF NOT EXISTS job_tags (
