@@ -102,6 +102,11 @@ def _range(value: Any, name: str) -> tuple[int | None, int | None] | None:
     return bounds
 
 
+# Tag and circuit lists are checked while walking the (created, job_id) index, never used to
+# drive the query: SQLite would then fetch every tagged job and sort them (see BENCHMARKS.md).
+# ``|| ''`` hides the primary key from the planner and is valid SQL on PostgreSQL too.
+_MEMBER = "(job_id || '')"
+
 _TEXT_FILTERS = ("backend_name", "job_name", "method", "circuit_name", "primitive")
 
 
@@ -213,7 +218,7 @@ class JobFilter:
             clauses.append(f"created <= {ph}")
             params.append(to_epoch(self.created_before, "created_before"))
         if self.circuit_name is not None:
-            clauses.append(f"job_id IN (SELECT job_id FROM job_circuits WHERE name = {ph})")
+            clauses.append(f"{_MEMBER} IN (SELECT job_id FROM job_circuits WHERE name = {ph})")
             params.append(self.circuit_name)
         tags = _tag_list(self.job_tags)
         if tags:
@@ -222,7 +227,7 @@ class JobFilter:
             sub = f"SELECT job_id FROM job_tags WHERE tag IN ({marks})"
             if operator == "AND":
                 sub += f" GROUP BY job_id HAVING COUNT(*) = {ph}"
-            clauses.append(f"job_id IN ({sub})")
+            clauses.append(f"{_MEMBER} IN ({sub})")
             params.extend(tags)
             if operator == "AND":
                 params.append(len(tags))
