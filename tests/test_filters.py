@@ -19,6 +19,7 @@ UTC = dt.timezone.utc
 BASE = dt.datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 
 # id: (hours after BASE, backend, status, name, tags, method, shots, circuits as (qubits, name))
+# fmt: off
 JOBS = {
     "a": (0, "aer_simulator", "DONE", "sweep-1", ["t1", "paper"], "statevector", 100,
           [(2, "alpha")]),
@@ -27,6 +28,7 @@ JOBS = {
     "c": (2, "other_sim", "ERROR", None, ["paper"], "statevector", 1000, [(4, "alpha")]),
     "d": (3, "aer_simulator", "CANCELLED", None, [], "stabilizer", None, [(1, "delta")]),
 }
+# fmt: on
 
 
 @pytest.fixture
@@ -152,8 +154,13 @@ def test_paging(jobs, paging, expected):
 
 def test_default_limit_is_ten(store):
     for i in range(12):
-        store.save(qaj.JobRecord(job_id=f"j{i:02d}", backend_name="aer_simulator",
-                                 creation_date=BASE + dt.timedelta(seconds=i)))
+        store.save(
+            qaj.JobRecord(
+                job_id=f"j{i:02d}",
+                backend_name="aer_simulator",
+                creation_date=BASE + dt.timedelta(seconds=i),
+            )
+        )
     found = store.list()
     assert len(found) == 10 and found[0].job_id() == "j11"
 
