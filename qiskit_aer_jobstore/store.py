@@ -121,7 +121,14 @@ class JobStore:
 
     def _save_and_cap(self, record: JobRecord) -> None:
         self.save(record)
-        retention.enforce_store_cap(self, keep=record.job_id)
+        try:
+            retention.enforce_store_cap(self, keep=record.job_id)
+        except JobStoreError as exc:  # the job is saved: say only that the cap was not applied
+            warnings.warn(
+                f"Aer job {record.job_id} was saved, but max_store_bytes was not enforced: {exc}",
+                JobStoreWarning,
+                stacklevel=1,
+            )
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for this process's queued saves to finish."""
