@@ -8,6 +8,8 @@ import time
 import zipfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qiskit.providers import JobStatus
 
 import qiskit_aer_jobstore as qaj
@@ -257,3 +259,61 @@ def test_update_tags_refuses_bad_tags(backend, bad):
     job.result()
     with pytest.raises(qaj.JobStoreError, match="Invalid tags"):
         backend.retrieve_job(job.job_id()).update_tags(bad)
+
+
+def _matches(job_id: str, flt: dict) -> bool:
+    """The documented meaning of each filter, in plain Python, for the JOBS table."""
+    hours, backend, status, name, tags, method, shots, circs = JOBS[job_id]
+    created = BASE + dt.timedelta(hours=hours)
+    widest = max(n for n, _ in circs)
+
+    def within(value, bounds):
+        low, high = (bounds, bounds) if isinstance(bounds, int) else bounds
+        return (
+            value is not None and (low is None or value >= low) and (high is None or value <= high)
+        )
+
+    checks = {
+        "status": lambda v: status in v,
+        "job_tags": lambda v: (
+            (all if flt.get("job_tags_operator") == "AND" else any)(t in tags for t in v) or not v
+        ),
+        "backend_name": lambda v: backend == v,
+        "method": lambda v: method == v,
+        "num_qubits": lambda v: within(widest, v),
+        "shots": lambda v: within(shots, v),
+        "circuit_name": lambda v: v in [c for _, c in circs],
+        "created_after": lambda v: created >= v,
+        "created_before": lambda v: created <= v,
+    }
+    return all(check(flt[key]) for key, check in checks.items() if key in flt)
+
+
+bounds = st.one_of(
+    st.integers(0, 6), st.tuples(st.none() | st.integers(0, 3), st.none() | st.integers(4, 6))
+)
+times = st.integers(-1, 4).map(lambda h: BASE + dt.timedelta(hours=h, minutes=30))
+filters = st.fixed_dictionaries(
+    {},
+    optional={
+        "status": st.lists(st.sampled_from(["DONE", "ERROR", "CANCELLED"]), min_size=1),
+        "job_tags": st.lists(st.sampled_from(["t1", "paper", "x"]), max_size=3),
+        "job_tags_operator": st.sampled_from(["OR", "AND"]),
+        "backend_name": st.sampled_from(["aer_simulator", "other_sim"]),
+        "method": st.sampled_from(["statevector", "density_matrix", "stabilizer"]),
+        "num_qubits": bounds,
+        "shots": st.sampled_from([100, 1000, (None, 500), (500, None)]),
+        "circuit_name": st.sampled_from(["alpha", "beta", "gamma", "delta"]),
+        "created_after": times,
+        "created_before": times,
+    },
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(flt=filters)
+def test_filters_agree_with_their_documented_meaning(jobs, flt):
+    expected = "".join(j for j in sorted(JOBS, reverse=True) if _matches(j, flt))
+    assert ids(jobs.list(limit=None, **flt)) == expected
