@@ -91,8 +91,9 @@ class JobStore:
             with self._index_lock:
                 if self._index is None:
                     self.blobs.ensure()
-                    sync = "FULL" if self.settings.durability == "full" else "NORMAL"
-                    self._index = SQLiteIndex(self.path / INDEX_FILE, synchronous=sync)
+                    # NORMAL even for durability=full: the index is a cache, and rows lost
+                    # with the WAL's tail on power loss come back by the folder check
+                    self._index = SQLiteIndex(self.path / INDEX_FILE, synchronous="NORMAL")
         return self._index
 
     # -- saving ------------------------------------------------------------------------
