@@ -157,3 +157,12 @@ def test_job_over_max_job_bytes_keeps_circuits_and_drops_result(backend, store, 
         stored.result()
     assert backend.retrieve_job(small.job_id()).result().get_counts()
     assert store.size() < 100_000 + 50_000
+
+
+def test_a_bad_cap_setting_never_costs_the_job(backend, monkeypatch):
+    monkeypatch.setenv("QISKIT_AER_MAX_STORE_BYTES", "lots")
+    with pytest.warns(qaj.JobStoreWarning, match="was saved, but max_store_bytes.*'lots'"):
+        job = backend.run(ghz(2))
+        job.result()
+        backend.job_store.flush()
+    assert backend.retrieve_job(job.job_id()).result().get_counts()
