@@ -159,8 +159,8 @@ def test_job_over_max_job_bytes_keeps_circuits_and_drops_result(backend, store, 
     assert store.size() < 100_000 + 50_000
 
 
-def test_a_bad_cap_setting_never_costs_the_job(backend, monkeypatch):
-    monkeypatch.setenv("QISKIT_AER_MAX_STORE_BYTES", "lots")
+def test_a_cap_setting_broken_while_running_never_costs_the_job(backend, store, monkeypatch):
+    monkeypatch.setenv("QISKIT_AER_MAX_STORE_BYTES", "lots")  # after the store was opened
     with pytest.warns(qaj.JobStoreWarning, match="was saved, but max_store_bytes.*'lots'"):
         job = backend.run(ghz(2))
         job.result()
