@@ -133,6 +133,34 @@ def _write_zip(out: BinaryIO, manifest_bytes: bytes, members: dict[str, bytes],
             zf.writestr(name, data, compress_type=method, compresslevel=1)
 
 
+def rewrite_archive(
+    source: Any, out: BinaryIO, key: bytes, changes: dict[str, Any], label: str
+) -> dict[str, Any]:
+    """Copy a verified archive to ``out`` with manifest fields changed, signed anew.
+
+    Member bytes are copied unchanged (so their checksums hold); only an archive that
+    verifies with ``key`` is re-signed, so a tampered one is never laundered.
+
+    Args:
+        source: the archive (a path or a readable, seekable binary file).
+        out: a writable binary file.
+        key: the signing key (checks the old signature and makes the new one).
+        changes: manifest fields to set (``members`` and ``schema_version`` are refused).
+        label: how to name the archive in errors.
+
+    Returns:
+        The manifest as written.
+    """
+    if {"members", "schema_version"} & changes.keys():
+        raise JobArchiveError("members and schema_version are set by the archive, not changed.")
+    with ArchiveReader(source, label) as reader:
+        reader.verify(key)
+        manifest = dict(reader.manifest())
+        members = {name: reader.member(name, key) for name in manifest["members"]}
+    manifest.update(changes)
+    return write_archive(out, manifest, members, key)
+
+
 class ArchiveReader:
     """Reads one archive: the manifest without trust, members only after verification.
 

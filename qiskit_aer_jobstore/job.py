@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from qiskit.providers import JobError, JobStatus, JobV1
 
 from .archive import parse_time
+from .exceptions import JobStoreError
 
 if TYPE_CHECKING:
     from .store import JobStore
@@ -41,7 +42,8 @@ class StoredAerJob(JobV1):
     def __repr__(self) -> str:
         return (
             f"<StoredAerJob('{self._job_id}') backend='{self.backend_name}' "
-            f"status={self.status().name} created={self._manifest.get('creation_date')}>"
+            f"status={self.status().name}{' (result dropped)' if self.result_dropped else ''} "
+            f"created={self._manifest.get('creation_date')}>"
         )
 
     # -- what the manifest knows ------------------------------------------------------
@@ -68,6 +70,33 @@ class StoredAerJob(JobV1):
     def primitive(self) -> str | None:
         """``"sampler"`` or ``"estimator"`` for a primitive job, None for a backend job."""
         return self._manifest.get("primitive")
+
+    @property
+    def result_dropped(self) -> bool:
+        """True if the job was over ``max_job_bytes`` and was stored without its result."""
+        return bool(self._manifest.get("result_dropped"))
+
+    def update_tags(self, tags: list[str]) -> list[str]:
+        """Replace the job's tags, in its archive (re-signed) and in the index.
+
+        Returns:
+            The new tags.
+        """
+        if not isinstance(tags, (list, tuple, set)) or not all(isinstance(t, str) for t in tags):
+            raise JobStoreError(f"Invalid tags {tags!r}: give a list of strings.")
+        self._manifest = self._store.update_manifest(self._job_id, job_tags=sorted(set(tags)))
+        return self.tags
+
+    def update_name(self, name: str) -> str:
+        """Rename the job, in its archive (re-signed) and in the index.
+
+        Returns:
+            The new name.
+        """
+        if not isinstance(name, str):
+            raise JobStoreError(f"Invalid job name {name!r}: give a string.")
+        self._manifest = self._store.update_manifest(self._job_id, job_name=name)
+        return name
 
     @property
     def archive_path(self) -> str | None:
@@ -121,6 +150,13 @@ class StoredAerJob(JobV1):
             raise JobError(
                 f"Aer job {self._job_id} ended with status {self.status().name}: "
                 f"{self._manifest.get('error') or data.get('error') or 'no result was stored'}"
+            )
+        if self.result_dropped:
+            raise JobError(
+                f"Aer job {self._job_id} was stored without its result: "
+                f"{self._manifest.get('result_bytes', 'its')} bytes of data were over the "
+                "max_job_bytes cap. Its circuits and options are kept: rerun it, or raise "
+                "max_job_bytes in [aer] of settings.conf to keep such results next time."
             )
         result = self._data().get("result")
         if result is None:

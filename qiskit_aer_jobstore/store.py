@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import settings, signing
-from .archive import JOB_ID_RE, ArchiveReader, archive_name, write_archive
+from . import retention, settings, signing
+from .archive import JOB_ID_RE, ArchiveReader, archive_name, rewrite_archive, write_archive
 from .blobs import FolderBlobs
 from .exceptions import (
     InvalidJobIdError,
@@ -94,8 +94,9 @@ class JobStore:
             with self._index_lock:
                 if self._index is None:
                     self.blobs.ensure()
-                    sync = "FULL" if self.settings.durability == "full" else "NORMAL"
-                    self._index = SQLiteIndex(self.path / INDEX_FILE, synchronous=sync)
+                    # NORMAL even for durability=full: the index is a cache, and rows lost
+                    # with the WAL's tail on power loss come back by the folder check
+                    self._index = SQLiteIndex(self.path / INDEX_FILE, synchronous="NORMAL")
         return self._index
 
     # -- saving ------------------------------------------------------------------------
@@ -103,7 +104,7 @@ class JobStore:
         """Write one job now: archive first, index row second. Returns its manifest."""
         key = self.key
         members = record.members()  # first: it adds the portable entry to the manifest
-        manifest = record.manifest()
+        manifest, members = retention.cap_job(record, record.manifest(), members)
         name = archive_name(record.creation_date, record.job_id)
         index = self.index
         before = self.blobs.version()
@@ -131,7 +132,18 @@ class JobStore:
 
     def save_later(self, record: JobRecord) -> None:
         """Queue ``record`` for the background writer; failures become JobStoreWarnings."""
-        WRITER.submit(lambda: self.save(record), f"Aer job {record.job_id}")
+        WRITER.submit(lambda: self._save_and_cap(record), f"Aer job {record.job_id}")
+
+    def _save_and_cap(self, record: JobRecord) -> None:
+        self.save(record)
+        try:
+            retention.enforce_store_cap(self, keep=record.job_id)
+        except JobStoreError as exc:  # the job is saved: say only that the cap was not applied
+            warnings.warn(
+                f"Aer job {record.job_id} was saved, but max_store_bytes was not enforced: {exc}",
+                JobStoreWarning,
+                stacklevel=1,
+            )
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for this process's queued saves to finish."""
@@ -152,23 +164,24 @@ class JobStore:
         if index.get_meta("blobs_version") != str(version):
             self._sync(version)
 
-    def _sync(self, version: Any) -> list[tuple[str, str]]:
-        on_disk = set(self.blobs.names())
+    def _sync(self, version: Any, full: bool = False) -> list[tuple[str, str]]:
+        # rows first, then the folder: an archive saved in between is then only re-read
         indexed = self.index.archives()
+        on_disk = set(self.blobs.names())
         gone = [name for name in indexed if name not in on_disk]
         problems: list[tuple[str, str]] = []
         items = []
-        for name in sorted(on_disk - indexed.keys()):
+        for name in sorted(on_disk if full else on_disk - indexed.keys()):
             try:
                 items.append(self._row_for_archive(name))
             except FileNotFoundError:
                 continue  # deleted while we looked
             except JobStoreError as exc:
                 problems.append((name, str(exc)))
-        if gone:
-            self.index.delete_archives(gone)
-        if items:
-            self.index.upsert_many(items)
+        if full:
+            gone += [name for name, _ in problems if name in indexed]
+        if gone or items:
+            self.index.upsert_many(items, gone, lambda name: self.blobs.path(name).exists())
         self.index.set_meta("blobs_version", version)
         for name, why in problems:
             if self.index.get_meta(f"reported:{name}") is None:
@@ -193,18 +206,17 @@ class JobStore:
         )
 
     def reindex(self) -> list[tuple[str, str]]:
-        """Rebuild the index from the archives. Unreadable archives are reported and skipped,
-        never deleted.
+        """Rebuild the index from the archives, and remove temp files that killed writers
+        left more than an hour ago. Unreadable archives are reported and skipped, never
+        deleted. Other processes keep listing meanwhile: the rows are replaced in one
+        transaction.
 
         Returns:
             ``(archive name, reason)`` for each archive that could not be indexed.
         """
         self.flush()
-        version = self.blobs.version()
-        indexed = self.index.archives()
-        self.index.delete_archives(indexed)
-        self.index.set_meta("blobs_version", None)
-        return self._sync(version)
+        self.blobs.clean_temp()
+        return self._sync(self.blobs.version(), full=True)
 
     def _row(self, job_id: str) -> dict[str, Any]:
         validate_job_id(job_id)
@@ -285,7 +297,7 @@ class JobStore:
         Built from the index alone: no archive is opened."""
         from .job import StoredAerJob
 
-        flt = JobFilter(**filters)
+        flt = JobFilter.from_kwargs(**filters)
         self.refresh()
         return [StoredAerJob.from_row(row, self, backend) for row in self.index.query(flt)]
 
@@ -293,7 +305,7 @@ class JobStore:
         filters.pop("limit", None)
         filters.pop("skip", None)
         self.refresh()
-        return self.index.count(JobFilter(**filters))
+        return self.index.count(JobFilter.from_kwargs(**filters))
 
     # -- moving jobs between stores ----------------------------------------------------
     def import_archive(self, path: str | Path, trust: bool = False) -> StoredAerJob:
@@ -358,6 +370,61 @@ class JobStore:
         from .health import check
 
         return check(self, fix=fix)
+
+    def update_manifest(self, job_id: str, **changes: Any) -> dict[str, Any]:
+        """Change manifest fields of a stored job (its name, tags): the archive is rewritten
+        atomically with the same payload bytes and a new signature, then its index row.
+
+        Returns:
+            The new manifest.
+
+        Raises:
+            JobStoreIntegrityError: the archive does not verify (it is not re-signed).
+        """
+        row = self._row(job_id)
+        name, key = row["archive"], self.key
+        label = str(self.blobs.path(name))
+        written: dict[str, Any] = {}
+
+        def write(handle: Any) -> None:
+            try:
+                source = self.blobs.open(name)
+            except FileNotFoundError:
+                gone = f"The archive {label} was removed: the job is gone."
+                raise JobNotFoundError(gone) from None
+            with source:
+                written.update(rewrite_archive(source, handle, key, changes, label))
+
+        before = self.blobs.version()
+        size = self.blobs.put(name, write)
+        after = self.blobs.version()
+        row = row_from_manifest(written, name, size, None)
+        self.index.upsert(row, tags_of(written), circuit_names_of(written), before, after)
+        return written
+
+    def prune(
+        self,
+        older_than: Any = None,
+        keep_last: int | None = None,
+        max_bytes: int | str | None = None,
+        dry_run: bool = False,
+    ) -> list[str]:
+        """Delete jobs by age, count or total size; each rule given removes the jobs it names.
+
+        Args:
+            older_than: a ``datetime.timedelta`` or seconds: delete jobs created longer ago.
+            keep_last: delete all but the newest ``keep_last`` jobs.
+            max_bytes: then delete the oldest jobs left until the store holds at most this
+                many bytes (an int or a size such as ``"500MB"``).
+            dry_run: only say which jobs would go.
+
+        Returns:
+            The ids of the deleted jobs, oldest first.
+
+        Raises:
+            JobStoreError: no rule given, or a bad value.
+        """
+        return retention.prune(self, older_than, keep_last, max_bytes, dry_run)
 
     def size(self) -> int:
         """Bytes used by the archives of the store."""

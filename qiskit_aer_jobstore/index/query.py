@@ -57,35 +57,57 @@ def to_epoch(value: _dt.datetime | str | float | int, name: str) -> float:
 def _status_names(status: Any) -> list[str] | None:
     if status is None:
         return None
-    items = [status] if isinstance(status, (str, JobStatus)) else list(status)
+    if isinstance(status, (str, JobStatus)):
+        items = [status]
+    elif isinstance(status, Iterable):
+        items = list(status)
+    else:
+        items = [status]
     names = []
     for item in items:
         if isinstance(item, JobStatus):
             names.append(item.name)
-        elif isinstance(item, str) and item.upper() in JobStatus.__members__:
-            names.append(item.upper())
+        elif isinstance(item, str) and item.strip().upper() in JobStatus.__members__:
+            names.append(item.strip().upper())
         else:
             raise JobStoreError(
                 f"Invalid status {item!r}: use JobStatus values or their names "
-                f"({', '.join(JobStatus.__members__)})."
+                f"({', '.join(JobStatus.__members__)}), or a list of them."
             )
+    if not names:
+        raise JobStoreError("Invalid status []: give at least one status, or None for any.")
     return names
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _range(value: Any, name: str) -> tuple[int | None, int | None] | None:
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, range):
-        return (value.start, value.stop - 1)
-    if isinstance(value, Sequence) and len(value) == 2:
-        low, high = value
-        if all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in value):
-            return (low, high)
-    raise JobStoreError(
-        f"Invalid {name} {value!r}: give an int, or a (min, max) pair where either may be None."
-    )
+    bounds: tuple[Any, Any] | None = None
+    if _is_int(value):
+        bounds = (value, value)
+    elif isinstance(value, range) and value.step == 1:
+        bounds = (value.start, value.stop - 1)
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        bounds = (value[0], value[1])
+    if bounds is None or not all(v is None or _is_int(v) for v in bounds):
+        raise JobStoreError(
+            f"Invalid {name} {value!r}: give an int, or a (min, max) pair where either may be None."
+        )
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        raise JobStoreError(f"Invalid {name} {value!r}: the min is larger than the max.")
+    return bounds
+
+
+# Tag and circuit lists are checked while walking the (created, job_id) index, never used to
+# drive the query: SQLite would then fetch every tagged job and sort them (see BENCHMARKS.md).
+# ``|| ''`` hides the primary key from the planner and is valid SQL on PostgreSQL too.
+_MEMBER = "(job_id || '')"
+
+_TEXT_FILTERS = ("backend_name", "job_name", "method", "circuit_name", "primitive")
 
 
 @dataclass
@@ -126,6 +148,38 @@ class JobFilter:
     primitive: str | None = None
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # fail at once with a clear message, not later as an SQL error
+        if self.limit is not None and (not _is_int(self.limit) or self.limit < 0):
+            raise JobStoreError(f"Invalid limit {self.limit!r}: give an int >= 0, or None for all.")
+        if not _is_int(self.skip) or self.skip < 0:
+            raise JobStoreError(f"Invalid skip {self.skip!r}: give an int >= 0.")
+        if not isinstance(self.descending, bool):
+            raise JobStoreError(f"Invalid descending {self.descending!r}: give True or False.")
+        for name in _TEXT_FILTERS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise JobStoreError(
+                    f"Invalid {name} {value!r}: give a string ({type(value).__name__} given)."
+                )
+        self.where()
+
+    @classmethod
+    def from_kwargs(cls, **filters: Any) -> JobFilter:
+        """A filter from keyword arguments, refusing unknown names with the list of known ones.
+
+        Raises:
+            JobStoreError: an unknown filter name or a bad value.
+        """
+        known = [f for f in cls.__dataclass_fields__ if f != "extra"]
+        unknown = sorted(set(filters) - set(known))
+        if unknown:
+            raise JobStoreError(
+                f"Unknown job filter(s) {', '.join(map(repr, unknown))}: the filters are "
+                f"{', '.join(known)}."
+            )
+        return cls(**filters)
+
     def where(self, ph: str = "?") -> tuple[str, list[Any]]:
         """The WHERE clause (without the keyword; ``"1=1"`` when empty) and its parameters."""
         clauses: list[str] = []
@@ -164,35 +218,28 @@ class JobFilter:
             clauses.append(f"created <= {ph}")
             params.append(to_epoch(self.created_before, "created_before"))
         if self.circuit_name is not None:
-            clauses.append(f"job_id IN (SELECT job_id FROM job_circuits WHERE name = {ph})")
+            clauses.append(f"{_MEMBER} IN (SELECT job_id FROM job_circuits WHERE name = {ph})")
             params.append(self.circuit_name)
-        if self.job_tags is not None:
-            tags = [self.job_tags] if isinstance(self.job_tags, str) else list(self.job_tags)
-            if not all(isinstance(t, str) for t in tags):
-                raise JobStoreError(f"Invalid job_tags {self.job_tags!r}: give a list of strings.")
+        tags = _tag_list(self.job_tags)
+        if tags:
             operator = str(self.job_tags_operator).upper()
-            if operator not in ("OR", "AND"):
-                raise JobStoreError(
-                    f"Invalid job_tags_operator {self.job_tags_operator!r}: use 'OR' or 'AND'."
-                )
-            tags = sorted(set(tags))
-            if tags:
-                marks = ", ".join([ph] * len(tags))
-                sub = f"SELECT job_id FROM job_tags WHERE tag IN ({marks})"
-                if operator == "AND":
-                    sub += f" GROUP BY job_id HAVING COUNT(*) = {ph}"
-                clauses.append(f"job_id IN ({sub})")
-                params.extend(tags)
-                if operator == "AND":
-                    params.append(len(tags))
+            marks = ", ".join([ph] * len(tags))
+            sub = f"SELECT job_id FROM job_tags WHERE tag IN ({marks})"
+            if operator == "AND":
+                sub += f" GROUP BY job_id HAVING COUNT(*) = {ph}"
+            clauses.append(f"{_MEMBER} IN ({sub})")
+            params.extend(tags)
+            if operator == "AND":
+                params.append(len(tags))
+        if str(self.job_tags_operator).upper() not in ("OR", "AND"):
+            raise JobStoreError(
+                f"Invalid job_tags_operator {self.job_tags_operator!r}: use 'OR' (any of the "
+                "tags) or 'AND' (all of them)."
+            )
         return (" AND ".join(clauses) or "1=1"), params
 
     def select(self, ph: str = "?", columns: str = "*") -> tuple[str, list[Any]]:
         """The whole SELECT, ordered and paged."""
-        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 0):
-            raise JobStoreError(f"Invalid limit {self.limit!r}: give an int >= 0 or None.")
-        if not isinstance(self.skip, int) or self.skip < 0:
-            raise JobStoreError(f"Invalid skip {self.skip!r}: give an int >= 0.")
         where, params = self.where(ph)
         order = "DESC" if self.descending else "ASC"
         sql = f"SELECT {columns} FROM jobs WHERE {where} ORDER BY created {order}, job_id {order}"
@@ -203,6 +250,15 @@ class JobFilter:
             sql += f" OFFSET {ph}" if self.limit is not None else f" LIMIT -1 OFFSET {ph}"
             params.append(self.skip)
         return sql, params
+
+
+def _tag_list(job_tags: Any) -> list[str]:
+    if job_tags is None:
+        return []
+    tags = [job_tags] if isinstance(job_tags, str) else job_tags
+    if not isinstance(tags, Iterable) or not all(isinstance(t, str) for t in tags):
+        raise JobStoreError(f"Invalid job_tags {job_tags!r}: give a list of strings.")
+    return sorted(set(tags))
 
 
 def row_from_manifest(

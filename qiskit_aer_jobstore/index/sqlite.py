@@ -10,14 +10,14 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import JobStoreUnavailableError
 from .query import COLUMNS, JobFilter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: paging indexes end with job_id
 BUSY_TIMEOUT_S = 30.0
 
 SCHEMA = """
@@ -38,9 +38,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     sha256 TEXT,
     manifest TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, job_id);
-CREATE INDEX IF NOT EXISTS jobs_backend_created ON jobs (backend_name, created);
-CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created);
+-- paging orders by (created, job_id): indexes end with both so LIMIT stops early, and size is
+-- there so that the store total and retention read the index, not the manifests
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, job_id, size);
+CREATE INDEX IF NOT EXISTS jobs_backend_created ON jobs (backend_name, created, job_id);
+CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created, job_id);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (job_name);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_archive ON jobs (archive);
 CREATE TABLE IF NOT EXISTS job_tags (
@@ -235,11 +237,30 @@ class SQLiteIndex:
 
         self._run(fn)
 
-    def upsert_many(self, items: list[tuple[dict, list[str], list[str]]]) -> None:
+    def upsert_many(
+        self,
+        items: list[tuple[dict, list[str], list[str]]],
+        gone: Iterable[str] = (),
+        exists: Callable[[str], bool] | None = None,
+    ) -> None:
+        """In one transaction: drop the rows of the archives ``gone``, then write ``items``.
+
+        Args:
+            items: ``(row, tags, circuit names)`` to insert or replace.
+            gone: archive names whose rows are removed.
+            exists: if given, a row is written only if ``exists(archive)`` still holds inside
+                the transaction (a concurrent delete removes the file before the row, so a
+                row for a file deleted meanwhile is never resurrected).
+        """
+        names = list(gone)
+
         def fn(conn):
             conn.execute("BEGIN IMMEDIATE")
+            for name in names:
+                conn.execute("DELETE FROM jobs WHERE archive = ?", (name,))
             for row, tags, circuits in items:
-                self._write_row(conn, row, tags, circuits)
+                if exists is None or exists(row["archive"]):
+                    self._write_row(conn, row, tags, circuits)
             conn.execute("COMMIT")
 
         self._run(fn)
@@ -324,8 +345,7 @@ class SQLiteIndex:
             lambda conn: conn.execute("SELECT COALESCE(SUM(size), 0) FROM jobs").fetchone()[0]
         )
 
-    def oldest(self, limit: int | None = None) -> list[dict[str, Any]]:
+    def oldest(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Rows oldest first with the fields retention needs."""
         sql = "SELECT job_id, archive, created, size FROM jobs ORDER BY created ASC, job_id ASC"
-        return self._rows(sql + (" LIMIT ?" if limit is not None else ""),
-                          [limit] if limit is not None else [])
+        return self._rows(sql + " LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset])
