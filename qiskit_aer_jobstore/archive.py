@@ -33,7 +33,7 @@ import re
 import zipfile
 from typing import Any, BinaryIO
 
-from . import signing
+from . import pickling, signing
 from .exceptions import JobArchiveError, JobStoreIntegrityError
 
 SCHEMA_VERSION = 1
@@ -78,8 +78,8 @@ def sha256_hex(data: bytes) -> str:
 
 
 def dump_payload(payload: dict[str, Any]) -> bytes:
-    """Pickle a payload (protocol 5)."""
-    return pickle.dumps(payload, protocol=5)
+    """Pickle a payload (protocol 5, with the fixes of :mod:`.pickling`)."""
+    return pickling.dumps(payload)
 
 
 def write_archive(
