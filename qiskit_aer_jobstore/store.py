@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import settings, signing
+from . import lifecycle, settings, signing
 from .archive import JOB_ID_RE, ArchiveReader, archive_name, write_archive
 from .blobs import FolderBlobs
 from .exceptions import (
@@ -98,10 +99,12 @@ class JobStore:
     # -- saving ------------------------------------------------------------------------
     def save(self, record: JobRecord) -> dict[str, Any]:
         """Write one job now: archive first, index row second. Returns its manifest."""
-        key = self.key
-        manifest = record.manifest()
-        members = record.members()
         name = archive_name(record.creation_date, record.job_id)
+        return self._put_archive(name, record.manifest(), record.members())
+
+    def _put_archive(self, name: str, manifest: dict[str, Any],
+                     members: dict[str, bytes]) -> dict[str, Any]:
+        key = self.key
         index = self.index
         before = self.blobs.version()
         written: dict[str, Any] = {}
@@ -110,15 +113,41 @@ class JobStore:
         )
         after = self.blobs.version()
         row = row_from_manifest(written, name, size, None)
-        old = index.get(record.job_id)
+        old = index.get(written["job_id"])
         index.upsert(row, tags_of(written), circuit_names_of(written), before, after)
         if old is not None and old["archive"] != name:
             self.blobs.delete(old["archive"])
         return written
 
-    def save_later(self, record: JobRecord) -> None:
-        """Queue ``record`` for the background writer; failures become JobStoreWarnings."""
-        WRITER.submit(lambda: self.save(record), f"Aer job {record.job_id}")
+    def replace_manifest(self, archive: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite one archive with some manifest fields changed, its members kept and
+        verified, signed again with this store's key.
+
+        Raises:
+            JobStoreIntegrityError: the archive does not verify with this store's key.
+        """
+        key = self.key
+        with self.blobs.open(archive) as handle, ArchiveReader(
+            handle, str(self.blobs.path(archive))
+        ) as reader:
+            manifest = dict(reader.manifest())
+            reader.verify(key)
+            members = {name: reader.member(name, key) for name in manifest["members"]}
+        manifest.update(changes)
+        return self._put_archive(archive, manifest, members)
+
+    def save_later(self, record: JobRecord, current: Callable[[], bool] | None = None) -> None:
+        """Queue ``record`` for the background writer; failures become JobStoreWarnings.
+
+        Args:
+            record: the job to write.
+            current: if given, the record is written only if this still returns True when the
+                writer reaches it (a queued or running state the job has since left is skipped).
+        """
+        if current is None:
+            WRITER.submit(lambda: self.save(record), f"Aer job {record.job_id}")
+        else:
+            WRITER.submit(lambda: current() and self.save(record), f"Aer job {record.job_id}")
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for this process's queued saves to finish."""
@@ -135,9 +164,9 @@ class JobStore:
         if index.rebuilt:
             index.rebuilt = False
             self.reindex()
-            return
-        if index.get_meta("blobs_version") != str(version):
+        elif index.get_meta("blobs_version") != str(version):
             self._sync(version)
+        lifecycle.settle_interrupted(self)  # jobs left QUEUED/RUNNING by a dead process
 
     def _sync(self, version: Any) -> list[tuple[str, str]]:
         on_disk = set(self.blobs.names())
