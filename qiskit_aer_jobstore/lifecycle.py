@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,17 +30,28 @@ if TYPE_CHECKING:
 # Stages a SaveContext moves through; a stage is written only while it is the latest.
 NOT_SUBMITTED, QUEUED, RUNNING, FINAL = -1, 0, 1, 2
 ACTIVE_STATUSES = ("INITIALIZING", "QUEUED", "VALIDATING", "RUNNING")
-_stage_lock = threading.Lock()
+# A queued or running state is written only if the job is still in it after this long:
+# short jobs then cost no extra write and no writer work beside the simulation.
+GRACE_SECONDS = 0.02
+_stage_changed = threading.Condition(threading.Lock())
 _own_start: str | None = None
 
 
 def advance(ctx: Any, stage: int) -> bool:
     """Move ``ctx`` on to ``stage``. False if it is already there or further on."""
-    with _stage_lock:
+    with _stage_changed:
         if getattr(ctx, "stage", NOT_SUBMITTED) >= stage:
             return False
         ctx.stage = stage
+        _stage_changed.notify_all()
         return True
+
+
+def still_at(ctx: Any, stage: int, due: float) -> bool:
+    """In the writer: whether ``ctx`` is still at ``stage`` at time ``due`` (monotonic)."""
+    with _stage_changed:
+        left = due - time.monotonic()
+        return _stage_changed.wait_for(lambda: ctx.stage != stage, max(left, 0)) is False
 
 
 def record_stage(ctx: Any, stage: int, make_record: Callable[[], JobRecord]) -> None:
@@ -54,7 +66,8 @@ def record_stage(ctx: Any, stage: int, make_record: Callable[[], JobRecord]) -> 
     if stage == FINAL:
         ctx.store.save_later(record)
     else:
-        ctx.store.save_later(record, current=lambda: ctx.stage == stage)
+        due = time.monotonic() + GRACE_SECONDS
+        ctx.store.save_later(record, current=lambda: still_at(ctx, stage, due))
 
 
 def watch_for_cancel(job: Any, ctx: Any, make_record: Callable[[], JobRecord]) -> None:

@@ -71,9 +71,10 @@ def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
         for name in _PHYSICS_OPTIONS:
             if options.get(name) is None and stored_backend_options.get(name) is not None:
                 options[name] = stored_backend_options[name]
-    if options.get("seed_simulator") is None and stored_backend_options.get(
-        "seed_simulator"
-    ) is None:
+    if (
+        options.get("seed_simulator") is None
+        and stored_backend_options.get("seed_simulator") is None
+    ):
         seed = job.manifest.get("seed_simulator")  # the seed Aer drew for an unseeded job
         if seed is not None:
             options["seed_simulator"] = seed

@@ -96,8 +96,16 @@ def test_the_table_covers_every_method_and_save_type():
     methods = {m for m, _ in SUPPORTED}
     assert methods == set(qiskit_aer.AerSimulator().available_methods())
     assert {s for _, s in SUPPORTED} == set(SAVE_TYPES) | set(MEASURED)
-    assert {"statevector", "density_matrix", "stabilizer", "extended_stabilizer",
-            "matrix_product_state", "unitary", "superop", "automatic"} <= methods
+    assert {
+        "statevector",
+        "density_matrix",
+        "stabilizer",
+        "extended_stabilizer",
+        "matrix_product_state",
+        "unitary",
+        "superop",
+        "automatic",
+    } <= methods
 
 
 @pytest.mark.parametrize("method, save", SUPPORTED, ids=[f"{m}-{s}" for m, s in SUPPORTED])
@@ -259,10 +267,17 @@ def test_circuit_kind_comes_back_and_runs_again(kind):
     stored = qaj.AerSimulator().retrieve_job(job.job_id())
     assert stored.circuits() == [circuit]
     assert_same_result(live, stored.result())
-    again = qaj.AerSimulator().run(
-        stored.circuits(), parameter_binds=stored.parameter_binds(), shots=32, seed_simulator=5,
-        save_jobs=False,
-    ).result()
+    again = (
+        qaj.AerSimulator()
+        .run(
+            stored.circuits(),
+            parameter_binds=stored.parameter_binds(),
+            shots=32,
+            seed_simulator=5,
+            save_jobs=False,
+        )
+        .result()
+    )
     assert again.get_counts() == live.get_counts()
 
 
