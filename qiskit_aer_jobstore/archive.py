@@ -6,7 +6,9 @@ Layout of ``<YYYYmmddTHHMMSSffffffZ>_<job_id>.zip``:
     Plain JSON (schema below); listing reads only this and never unpickles.
 ``payload.pkl``
     The pickled job: circuits, parameter binds, run and backend options (noise model
-    included), the ``Result`` (or the error text).
+    included), ``backend_setup`` (configuration, properties and target of a ``from_backend``
+    simulator, else null), the ``Result`` (or the error text). Absent while the job is
+    ``QUEUED``/``RUNNING`` (and if its process died then): the archive is its manifest alone.
 ``signature.json``
     ``{"algorithm": "HMAC-SHA256", "key_id": ..., "mac": ...}``: an HMAC of the exact bytes of
     ``manifest.json`` with the store's secret key. The manifest holds the SHA-256 and size of
@@ -18,7 +20,8 @@ Manifest schema, version 1 (``schema_version``): ``job_id``, ``job_name``, ``job
 ``error`` (text or null), ``creation_date`` and ``end_date`` (ISO 8601, UTC), ``num_circuits``,
 ``circuit_names``, ``num_qubits`` (widest circuit), ``shots``, ``method``, ``seed_simulator``,
 ``success``, ``time_taken`` (seconds), ``versions`` (``qiskit``, ``qiskit_aer``, ``numpy``,
-``python``, ``qiskit_aer_jobstore``), ``host``, ``pid``, ``primitive`` (null for backend jobs),
+``python``, ``qiskit_aer_jobstore``), ``host``, ``pid``, ``process_start`` (the process's start
+time, to tell a reused pid), ``primitive`` (null for backend jobs),
 ``notes`` (list of strings), ``members`` (``{name: {"size": int, "sha256": hex}}``).
 """
 

@@ -119,6 +119,11 @@ class StoredAerJob(JobV1):
     def _data(self) -> dict[str, Any]:
         members = self._manifest.get("members")
         if self._payload is None and isinstance(members, dict) and PAYLOAD not in members:
+            if self.in_final_state():
+                raise JobError(
+                    f"Aer job {self._job_id} ended ({self.error_message()}) before its circuits, "
+                    "options and result were stored: the store holds only its manifest."
+                )
             raise JobError(
                 f"Aer job {self._job_id} is {self.status().name}: its circuits, options and "
                 "result are stored when it ends (result() waits for that)."

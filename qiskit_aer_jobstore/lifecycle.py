@@ -55,12 +55,13 @@ def still_at(ctx: Any, stage: int, due: float) -> bool:
 
 
 def record_stage(ctx: Any, stage: int, make_record: Callable[[], JobRecord]) -> None:
-    """Queue the job's record for ``stage``, to be written only if no later stage came first.
+    """Queue the job's record for ``stage``, to be written only if no later stage came first
+    (a queued or running stage also only if the job is still in it after ``GRACE_SECONDS``).
 
     ``make_record`` is called only when the stage is new, on the caller's thread (cheap: it
     takes references; pickling happens in the writer).
     """
-    if not advance(ctx, stage):
+    if not advance(ctx, stage) and stage != FINAL:  # an end is always written
         return
     record = make_record()
     if stage == FINAL:

@@ -12,24 +12,32 @@ import threading
 from pathlib import Path
 
 import pytest
+import qiskit_aer
 from qiskit.providers import JobError, JobStatus, JobTimeoutError
 
 import qiskit_aer_jobstore as qaj
 from qiskit_aer_jobstore.lifecycle import interrupted_reason, process_identity
 
 
-class GatedSimulator(qaj.AerSimulator):
-    """Simulates only once its gate opens, so a test can look at a job while it runs."""
+def _gated(base: type) -> type:
+    class Gated(base):
+        """Simulates only once its gate opens, so a test can look at a job while it runs."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.started = threading.Event()
-        self.gate = threading.Event()
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.started = threading.Event()
+            self.gate = threading.Event()
 
-    def _execute_circuits(self, aer_circuits, noise_model, config):
-        self.started.set()
-        assert self.gate.wait(120), "the test never opened the gate"
-        return super()._execute_circuits(aer_circuits, noise_model, config)
+        def _execute_circuits(self, aer_circuits, noise_model, config):
+            self.started.set()
+            assert self.gate.wait(120), "the test never opened the gate"
+            return super()._execute_circuits(aer_circuits, noise_model, config)
+
+    return Gated
+
+
+GatedSimulator = _gated(qaj.AerSimulator)
+GatedAerSimulator = _gated(qiskit_aer.AerSimulator)  # Aer's own class, for enable()
 
 
 class FailingSimulator(qaj.AerSimulator):
@@ -37,9 +45,13 @@ class FailingSimulator(qaj.AerSimulator):
         raise RuntimeError("the simulator fell over")
 
 
-@pytest.fixture
-def gated():
-    backend = GatedSimulator()
+@pytest.fixture(params=["drop-in", "enable"])
+def gated(request):
+    if request.param == "enable":
+        qaj.enable()  # conftest disables it again
+        backend = GatedAerSimulator()
+    else:
+        backend = GatedSimulator()
     yield backend
     backend.gate.set()  # never leave Aer's shared executor blocked
 
@@ -140,6 +152,8 @@ def test_job_of_a_killed_process_is_error_interrupted(store):
     assert "interrupted" in stored.error_message() and str(proc.pid) in stored.error_message()
     with pytest.raises(JobError, match="interrupted"):
         stored.result()
+    with pytest.raises(JobError, match="only its manifest"):
+        stored.rerun()
     # listing settles it in the store itself: the archive now says ERROR
     assert qaj.AerSimulator().local_jobs(status="RUNNING") == []
     assert store.manifest(job_id)["status"] == "ERROR"
