@@ -6,7 +6,9 @@ Layout of ``<YYYYmmddTHHMMSSffffffZ>_<job_id>.zip``:
     Plain JSON (schema below); listing reads only this and never unpickles.
 ``payload.pkl``
     The pickled job: circuits, parameter binds, run and backend options (noise model
-    included), the ``Result`` (or the error text).
+    included), ``backend_setup`` (configuration, properties and target of a ``from_backend``
+    simulator, else null), the ``Result`` (or the error text). Absent while the job is
+    ``QUEUED``/``RUNNING`` (and if its process died then): the archive is its manifest alone.
 ``circuits.qpy``, ``result.json``, ``arrays/<n>.npy``
     The portable copies (see :mod:`qiskit_aer_jobstore.portable`): readable without pickle.
 ``payload_buffers.json``
@@ -22,7 +24,8 @@ Manifest schema, version 1 (``schema_version``): ``job_id``, ``job_name``, ``job
 ``error`` (text or null), ``creation_date`` and ``end_date`` (ISO 8601, UTC), ``num_circuits``,
 ``circuit_names``, ``num_qubits`` (widest circuit), ``shots``, ``method``, ``seed_simulator``,
 ``success``, ``time_taken`` (seconds), ``versions`` (``qiskit``, ``qiskit_aer``, ``numpy``,
-``python``, ``qiskit_aer_jobstore``), ``host``, ``pid``, ``primitive`` (null for backend jobs),
+``python``, ``qiskit_aer_jobstore``), ``host``, ``pid``, ``process_start`` (the process's start
+time, to tell a reused pid), ``primitive`` (null for backend jobs),
 ``notes`` (list of strings), ``portable`` (what the portable copies hold: ``circuits`` or
 ``circuits_error``, ``result``, ``arrays``, ``unsupported_types``), ``members``
 (``{name: {"size": int, "sha256": hex}}``).
@@ -39,7 +42,7 @@ import re
 import zipfile
 from typing import Any, BinaryIO
 
-from . import signing
+from . import pickling, signing
 from .exceptions import JobArchiveError, JobStoreIntegrityError
 
 SCHEMA_VERSION = 1
@@ -86,8 +89,8 @@ def sha256_hex(data: bytes) -> str:
 
 
 def dump_payload(payload: dict[str, Any]) -> bytes:
-    """Pickle a payload (protocol 5)."""
-    return pickle.dumps(payload, protocol=5)
+    """Pickle a payload (protocol 5, with the fixes of :mod:`.pickling`)."""
+    return pickling.dumps(payload)
 
 
 def write_archive(

@@ -17,6 +17,7 @@ from .mixin import (
     attach_context,
     execute_and_save,
     intercept_option,
+    submitted,
 )
 
 
@@ -51,8 +52,10 @@ def _grafts() -> dict[str, Any]:
 
     @functools.wraps(run_circuits)
     def _run_circuits(self, circuits, parameter_binds, **run_options):
-        return run_circuits(self, circuits, parameter_binds,
-                            **attach_context(self, run_options))
+        run_options = attach_context(self, run_options)
+        job = run_circuits(self, circuits, parameter_binds, **run_options)
+        submitted(self, job, run_options)
+        return job
 
     @functools.wraps(execute_job)
     def _execute_circuits_job(self, circuits, parameter_binds, run_options, job_id="",

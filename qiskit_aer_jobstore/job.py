@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
-from qiskit.providers import JobError, JobStatus, JobV1
+from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
+from qiskit.providers.jobstatus import JOB_FINAL_STATES
 
-from .archive import parse_time
+from . import lifecycle, reproduce
+from .archive import PAYLOAD, parse_time
 from .exceptions import JobStoreError
 
 if TYPE_CHECKING:
@@ -103,15 +106,40 @@ class StoredAerJob(JobV1):
         return str(self._store.blobs.path(self._archive)) if self._archive else None
 
     def status(self) -> JobStatus:
-        """The status the job ended with (``DONE``, ``ERROR``, ...)."""
+        """The job's status as stored: ``QUEUED`` or ``RUNNING`` while it runs, then ``DONE``,
+        ``ERROR`` or ``CANCELLED``. A job whose process died before it ended is ``ERROR``."""
+        if lifecycle.interrupted_reason(self._manifest):
+            return JobStatus.ERROR
         try:
             return JobStatus[self._manifest["status"]]
         except KeyError:
             return JobStatus.ERROR
 
     def error_message(self) -> str | None:
-        """The error text of a job whose simulation raised, else None."""
-        return self._manifest.get("error")
+        """Why the job failed (the simulation's error, or that it was interrupted), else None."""
+        return self._manifest.get("error") or lifecycle.interrupted_reason(self._manifest)
+
+    def in_final_state(self) -> bool:
+        """Whether the job has ended (done, failed, cancelled or interrupted)."""
+        return self.status() in JOB_FINAL_STATES
+
+    def wait_for_final_state(self, timeout: float | None = None) -> None:
+        """Wait until the job (maybe running in another process) has ended, reading the store.
+
+        Raises:
+            JobTimeoutError: it had not ended after ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.02
+        while not self.in_final_state():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise JobTimeoutError(
+                    f"Aer job {self._job_id} is still {self.status().name} after {timeout} s."
+                )
+            time.sleep(pause if deadline is None else min(pause, deadline - time.monotonic()))
+            pause = min(pause * 1.5, 1.0)
+            fresh = self._store.get(self._job_id)
+            self._manifest, self._archive, self._payload = fresh._manifest, fresh._archive, None
 
     def creation_date(self) -> _dt.datetime:
         """When the job was submitted (timezone-aware, UTC)."""
@@ -126,6 +154,17 @@ class StoredAerJob(JobV1):
 
     # -- what the payload holds -------------------------------------------------------
     def _data(self) -> dict[str, Any]:
+        members = self._manifest.get("members")
+        if self._payload is None and isinstance(members, dict) and PAYLOAD not in members:
+            if self.in_final_state():
+                raise JobError(
+                    f"Aer job {self._job_id} ended ({self.error_message()}) before its circuits, "
+                    "options and result were stored: the store holds only its manifest."
+                )
+            raise JobError(
+                f"Aer job {self._job_id} is {self.status().name}: its circuits, options and "
+                "result are stored when it ends (result() waits for that)."
+            )
         if self._payload is None:
             archive = self._archive or self._store._row(self._job_id)["archive"]
             self._payload = self._store.read_job(archive, trusted=self._trust)
@@ -141,15 +180,22 @@ class StoredAerJob(JobV1):
     def result(self, timeout: float | None = None) -> Any:
         """The stored ``Result`` (equal to what the live job returned).
 
+        Args:
+            timeout: for a job still queued or running, how long to wait for it to end
+                (None: as long as it takes).
+
         Raises:
-            JobError: if the job's simulation failed (with the error it failed with).
+            JobError: if the job's simulation failed (with the error it failed with), was
+                cancelled or was interrupted.
+            JobTimeoutError: the job had not ended after ``timeout`` seconds.
             JobStoreIntegrityError: if the archive does not verify.
         """
+        self.wait_for_final_state(timeout)
         if self.status() in (JobStatus.ERROR, JobStatus.CANCELLED):
-            data = self._data() if self._manifest.get("error") is None else {}
+            data = self._data() if self.error_message() is None else {}
             raise JobError(
                 f"Aer job {self._job_id} ended with status {self.status().name}: "
-                f"{self._manifest.get('error') or data.get('error') or 'no result was stored'}"
+                f"{self.error_message() or data.get('error') or 'no result was stored'}"
             )
         if self.result_dropped:
             raise JobError(
@@ -202,6 +248,22 @@ class StoredAerJob(JobV1):
         return self._backend
 
     # -- JobV1 plumbing ----------------------------------------------------------------
+    def rerun(self, backend: Any = None, **run_options: Any) -> Any:
+        """Run this job's circuits again, as they ran: same parameter binds, run options,
+        backend options, noise model and seed (the seed Aer drew, if none was given).
+
+        Args:
+            backend: where to run them (default: a new store-enabled simulator rebuilt like
+                the one that ran the job, ``from_backend`` configuration and target included).
+                A given backend keeps its own options but gets the job's noise model, method
+                and seed unless ``run_options`` say otherwise.
+            run_options: options that override the stored ones (e.g. ``shots=...``).
+
+        Returns:
+            AerJob: the new job (saved to the store like any other).
+        """
+        return reproduce.rerun(self, backend, **run_options)
+
     def submit(self) -> None:
         raise JobError("A stored job has already run; use rerun() to run its circuits again.")
 

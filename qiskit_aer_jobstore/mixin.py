@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import settings
+from . import lifecycle, settings
 from .exceptions import JobStoreError
 from .record import JobRecord, utcnow
+from .reproduce import backend_setup
 from .store import JobStore, validate_job_id
 
 CONTEXT_KEY = "_aer_jobstore"
@@ -31,6 +32,7 @@ class SaveContext:
     job_name: str | None = None
     job_tags: list[str] = field(default_factory=list)
     creation_date: Any = field(default_factory=utcnow)
+    stage: int = lifecycle.NOT_SUBMITTED  # how far the job got (lifecycle.QUEUED, ...)
 
 
 def _as_bool(value: Any, name: str) -> bool:
@@ -81,6 +83,29 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     return run_options
 
 
+def submitted(backend, job, run_options: dict[str, Any]) -> None:
+    """Record a just-submitted job as ``QUEUED`` and watch for its cancellation.
+
+    Runs on the caller's path: it only queues work for the background writer.
+    """
+    ctx = run_options.get(CONTEXT_KEY)
+    if ctx is None:
+        return
+    try:
+        options = {k: v for k, v in run_options.items() if k != CONTEXT_KEY}
+        circuits = job.circuits()
+        binds = getattr(job, "_parameter_binds", None)
+
+        def record(status: str) -> JobRecord:
+            return build_record(backend, ctx, job.job_id(), circuits, binds, options,
+                                status=status, manifest_only=status != "CANCELLED")
+
+        lifecycle.record_stage(ctx, lifecycle.QUEUED, lambda: record("QUEUED"))
+        lifecycle.watch_for_cancel(job, ctx, lambda: record("CANCELLED"))
+    except Exception as exc:  # never fail a submission because of the store
+        _warn_not_saved(job.job_id(), exc)
+
+
 def execute_and_save(backend, original, circuits, parameter_binds, run_options, job_id="",
                      format_result=True):
     """Run Aer's job function, then hand the finished job to ``post_process``."""
@@ -90,12 +115,43 @@ def execute_and_save(backend, original, circuits, parameter_binds, run_options, 
         return original(circuits, parameter_binds, run_options, job_id, format_result)
     stored_options = dict(run_options)  # Aer adds "parameterizations" to the dict it gets
     try:
+        lifecycle.record_stage(ctx, lifecycle.RUNNING, lambda: build_record(
+            backend, ctx, job_id, circuits, parameter_binds, stored_options, status="RUNNING",
+            manifest_only=True))
+    except Exception as exc:
+        _warn_not_saved(job_id, exc)
+    try:
         result = original(circuits, parameter_binds, run_options, job_id, format_result)
     except Exception as exc:
         post_process(backend, ctx, job_id, circuits, parameter_binds, stored_options, None,
                      f"{type(exc).__name__}: {exc}")
         raise
     return post_process(backend, ctx, job_id, circuits, parameter_binds, stored_options, result)
+
+
+def build_record(backend, ctx, job_id, circuits, parameter_binds, run_options, result=None,
+                 error=None, status="DONE", manifest_only=False) -> JobRecord:
+    """The store's record of one job at one stage (references only: cheap)."""
+    final = status not in lifecycle.ACTIVE_STATUSES
+    return JobRecord(
+        job_id=job_id,
+        backend_name=backend.name,
+        backend_version=getattr(backend, "backend_version", None),
+        backend_class=f"{type(backend).__module__}.{type(backend).__qualname__}",
+        circuits=list(circuits) if circuits is not None else [],
+        parameter_binds=parameter_binds,
+        run_options=run_options,
+        backend_options=dict(backend.options.__dict__),
+        result=result,
+        error=error,
+        status=status,
+        creation_date=ctx.creation_date,
+        end_date=utcnow() if final else None,
+        job_name=ctx.job_name,
+        job_tags=ctx.job_tags,
+        backend_setup=backend_setup(backend),
+        manifest_only=manifest_only,
+    )
 
 
 def post_process(backend, ctx, job_id, circuits, parameter_binds, run_options, result,
@@ -106,31 +162,20 @@ def post_process(backend, ctx, job_id, circuits, parameter_binds, run_options, r
     lose the result: any failure becomes a warning.
     """
     try:
-        record = JobRecord(
-            job_id=job_id,
-            backend_name=backend.name,
-            backend_version=getattr(backend, "backend_version", None),
-            backend_class=f"{type(backend).__module__}.{type(backend).__qualname__}",
-            circuits=list(circuits) if circuits is not None else [],
-            parameter_binds=parameter_binds,
-            run_options=run_options,
-            backend_options=dict(backend.options.__dict__),
-            result=result,
-            error=error,
-            status="ERROR" if error is not None else "DONE",
-            creation_date=ctx.creation_date,
-            end_date=utcnow(),
-            job_name=ctx.job_name,
-            job_tags=ctx.job_tags,
-        )
-        ctx.store.save_later(record)
+        status = "ERROR" if error is not None else "DONE"
+        lifecycle.record_stage(ctx, lifecycle.FINAL, lambda: build_record(
+            backend, ctx, job_id, circuits, parameter_binds, run_options, result, error, status))
     except Exception as exc:  # never lose a live result to the store
-        import warnings
-
-        from .writer import JobStoreWarning
-
-        warnings.warn(f"Aer job {job_id} was not saved: {exc}", JobStoreWarning, stacklevel=2)
+        _warn_not_saved(job_id, exc)
     return result
+
+
+def _warn_not_saved(job_id: str, exc: Exception) -> None:
+    import warnings
+
+    from .writer import JobStoreWarning
+
+    warnings.warn(f"Aer job {job_id} was not saved: {exc}", JobStoreWarning, stacklevel=3)
 
 
 def intercept_option(backend, key, value) -> bool:
@@ -205,7 +250,9 @@ class JobStoreMixin(StoreMethods):
 
     def _run_circuits(self, circuits, parameter_binds, **run_options):
         run_options = attach_context(self, run_options)
-        return super()._run_circuits(circuits, parameter_binds, **run_options)
+        job = super()._run_circuits(circuits, parameter_binds, **run_options)
+        submitted(self, job, run_options)
+        return job
 
     def _execute_circuits_job(self, circuits, parameter_binds, run_options, job_id="",
                               format_result=True):

@@ -26,7 +26,7 @@ import json
 import pickle
 from typing import TYPE_CHECKING, Any
 
-from . import signing
+from . import pickling, signing
 from .archive import PAYLOAD
 from .exceptions import JobArchiveError, JobStoreIntegrityError
 from .portable_json import Decoder, Encoder
@@ -103,7 +103,7 @@ def _pickle_sharing(payload: dict[str, Any], arrays: dict[str, Any]) -> tuple[by
         shared.append(name)
         return False
 
-    return pickle.dumps(payload, protocol=5, buffer_callback=out_of_band), shared
+    return pickling.dumps(payload, buffer_callback=out_of_band), shared
 
 
 def payload_buffers(reader: ArchiveReader, key: bytes) -> list[Any]:

@@ -7,13 +7,12 @@ turned into a manifest and a pickled payload later, off that path.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import platform
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
+from .lifecycle import process_identity
 
 # Options that are handles to live machinery, never part of a stored job.
 UNSTORABLE_OPTIONS = ("executor",)
@@ -85,6 +84,10 @@ class JobRecord:
     primitive: str | None = None
     notes: list[str] = field(default_factory=list)
     extra_manifest: dict[str, Any] = field(default_factory=dict)
+    # What rebuilding the simulator needs beyond its options (see reproduce.backend_setup).
+    backend_setup: dict[str, Any] | None = None
+    # A job still queued or running is written as its manifest alone, replaced when it ends.
+    manifest_only: bool = False
 
     def manifest(self) -> dict[str, Any]:
         """The manifest fields (``members`` and ``schema_version`` are added on writing)."""
@@ -125,8 +128,7 @@ class JobRecord:
             "success": success,
             "time_taken": float(time_taken) if isinstance(time_taken, (int, float)) else None,
             "versions": versions(),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
+            **process_identity(),  # host, pid, process_start
             "primitive": self.primitive,
             "notes": list(self.notes),
         }
@@ -142,12 +144,15 @@ class JobRecord:
             "backend_options": storable_options(self.backend_options),
             "result": self.result,
             "error": self.error,
+            "backend_setup": self.backend_setup,
         }
 
     def members(self) -> dict[str, bytes]:
         """Archive members other than the manifest and signature: the pickled payload and
         the portable copies (what they hold goes to the manifest's ``portable`` entry, so
-        call this before :meth:`manifest`)."""
+        call this before :meth:`manifest`). None while the job is only queued or running."""
+        if self.manifest_only:
+            return {}
         from .portable import archive_members
 
         members, info = archive_members(self.payload())

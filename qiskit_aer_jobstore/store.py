@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import retention, settings, signing
+from . import lifecycle, retention, settings, signing
 from .archive import JOB_ID_RE, ArchiveReader, archive_name, rewrite_archive, write_archive
 from .blobs import FolderBlobs
 from .exceptions import (
@@ -102,10 +102,14 @@ class JobStore:
     # -- saving ------------------------------------------------------------------------
     def save(self, record: JobRecord) -> dict[str, Any]:
         """Write one job now: archive first, index row second. Returns its manifest."""
-        key = self.key
+        name = archive_name(record.creation_date, record.job_id)
         members = record.members()  # first: it adds the portable entry to the manifest
         manifest, members = retention.cap_job(record, record.manifest(), members)
-        name = archive_name(record.creation_date, record.job_id)
+        return self._put_archive(name, manifest, members)
+
+    def _put_archive(self, name: str, manifest: dict[str, Any],
+                     members: dict[str, bytes]) -> dict[str, Any]:
+        key = self.key
         index = self.index
         before = self.blobs.version()
         written: dict[str, Any] = {}
@@ -115,13 +119,13 @@ class JobStore:
         after = self.blobs.version()
         row = row_from_manifest(written, name, size, None)
         try:
-            old = index.get(record.job_id)
+            old = index.get(written["job_id"])
             index.upsert(row, tags_of(written), circuit_names_of(written), before, after)
         except JobStoreUnavailableError as exc:
             # the signed archive is complete and is the truth: keep it, the next listing indexes it
             warnings.warn(
-                f"Aer job {record.job_id} was saved to {self.blobs.path(name)} but not added to "
-                f"the index ({exc}); it is listed once the index is free again.",
+                f"Aer job {written['job_id']} was saved to {self.blobs.path(name)} but not added "
+                f"to the index ({exc}); it is listed once the index is free again.",
                 JobStoreWarning,
                 stacklevel=2,
             )
@@ -130,9 +134,37 @@ class JobStore:
             self.blobs.delete(old["archive"])
         return written
 
-    def save_later(self, record: JobRecord) -> None:
-        """Queue ``record`` for the background writer; failures become JobStoreWarnings."""
-        WRITER.submit(lambda: self._save_and_cap(record), f"Aer job {record.job_id}")
+    def replace_manifest(self, archive: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite one archive with some manifest fields changed, its members kept and
+        verified, signed again with this store's key.
+
+        Raises:
+            JobStoreIntegrityError: the archive does not verify with this store's key.
+        """
+        key = self.key
+        with self.blobs.open(archive) as handle, ArchiveReader(
+            handle, str(self.blobs.path(archive))
+        ) as reader:
+            manifest = dict(reader.manifest())
+            reader.verify(key)
+            members = {name: reader.member(name, key) for name in manifest["members"]}
+        manifest.update(changes)
+        return self._put_archive(archive, manifest, members)
+
+    def save_later(self, record: JobRecord, current: Callable[[], bool] | None = None) -> None:
+        """Queue ``record`` for the background writer; failures become JobStoreWarnings.
+
+        Args:
+            record: the job to write.
+            current: if given, the record is written only if this still returns True when the
+                writer reaches it (a queued or running state the job has since left is skipped).
+        """
+
+        def task() -> None:
+            if current is None or current():
+                self._save_and_cap(record)
+
+        WRITER.submit(task, f"Aer job {record.job_id}")
 
     def _save_and_cap(self, record: JobRecord) -> None:
         self.save(record)
@@ -160,9 +192,9 @@ class JobStore:
         if index.rebuilt:
             index.rebuilt = False
             self.reindex()
-            return
-        if index.get_meta("blobs_version") != str(version):
+        elif index.get_meta("blobs_version") != str(version):
             self._sync(version)
+        lifecycle.settle_interrupted(self)  # jobs left QUEUED/RUNNING by a dead process
 
     def _sync(self, version: Any, full: bool = False) -> list[tuple[str, str]]:
         # rows first, then the folder: an archive saved in between is then only re-read
