@@ -17,6 +17,7 @@ from .mixin import (
     attach_context,
     execute_and_save,
     intercept_option,
+    run_or_sweep,
 )
 
 
@@ -51,8 +52,8 @@ def _grafts() -> dict[str, Any]:
 
     @functools.wraps(run_circuits)
     def _run_circuits(self, circuits, parameter_binds, **run_options):
-        return run_circuits(self, circuits, parameter_binds,
-                            **attach_context(self, run_options))
+        return run_or_sweep(self, functools.partial(run_circuits, self), circuits,
+                            parameter_binds, attach_context(self, run_options))
 
     @functools.wraps(execute_job)
     def _execute_circuits_job(self, circuits, parameter_binds, run_options, job_id="",

@@ -61,6 +61,15 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     return run_options
 
 
+def run_or_sweep(backend, original, circuits, parameter_binds, run_options):
+    """Aer's ``_run_circuits``, unless the job asks for an executor or a split (cluster.py)."""
+    from . import cluster
+
+    if cluster.wants_sweep(backend, run_options):
+        return cluster.submit_sweep(backend, circuits, parameter_binds, run_options)
+    return original(circuits, parameter_binds, **run_options)
+
+
 def execute_and_save(backend, original, circuits, parameter_binds, run_options, job_id="",
                      format_result=True):
     """Run Aer's job function, then hand the finished job to ``post_process``."""
@@ -180,7 +189,7 @@ class JobStoreMixin(StoreMethods):
 
     def _run_circuits(self, circuits, parameter_binds, **run_options):
         run_options = attach_context(self, run_options)
-        return super()._run_circuits(circuits, parameter_binds, **run_options)
+        return run_or_sweep(self, super()._run_circuits, circuits, parameter_binds, run_options)
 
     def _execute_circuits_job(self, circuits, parameter_binds, run_options, job_id="",
                               format_result=True):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import settings, signing
 from .archive import JOB_ID_RE, ArchiveReader, archive_name, write_archive
 from .blobs import FolderBlobs
+from .cluster.journal import delete_pieces
 from .exceptions import (
     InvalidJobIdError,
     JobArchiveError,
@@ -260,6 +261,7 @@ class JobStore:
         self.blobs.delete(row["archive"])
         after = self.blobs.version()
         self.index.delete([job_id], before, after)
+        delete_pieces(self, job_id)
         return True
 
     def size(self) -> int:
