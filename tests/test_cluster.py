@@ -48,6 +48,14 @@ def wait_until(condition, what: str, limit: float = 120.0):
         time.sleep(0.02)
 
 
+def saved_status(backend, job_id):
+    """The stored job's status, or None while it is not saved yet."""
+    try:
+        return backend.retrieve_job(job_id).status()
+    except qaj.JobNotFoundError:
+        return None
+
+
 @pytest.fixture
 def sweep() -> list[QuantumCircuit]:
     return [layered(12, 10, seed) for seed in range(8)]
@@ -55,8 +63,14 @@ def sweep() -> list[QuantumCircuit]:
 
 def test_dask_split_runs_on_both_workers_and_equals_unsplit_run(dask_client, backend, sweep):
     with get_task_stream(dask_client) as stream:
-        job = backend.run(sweep, shots=200, seed_simulator=1234, executor=dask_client,
-                          max_job_size=2, job_name="sweep")
+        job = backend.run(
+            sweep,
+            shots=200,
+            seed_simulator=1234,
+            executor=dask_client,
+            max_job_size=2,
+            job_name="sweep",
+        )
         result = job.result()
     assert isinstance(job, SweepJob) and isinstance(job, AerJob)
     assert job.executor() is dask_client and job.status() is JobStatus.DONE
@@ -78,7 +92,11 @@ def test_dask_split_runs_on_both_workers_and_equals_unsplit_run(dask_client, bac
     assert sweep_info["max_job_size"] == 2
     subs = stored.sub_jobs()
     assert [(s["start"], s["stop"], s["status"]) for s in subs] == [
-        (0, 2, "DONE"), (2, 4, "DONE"), (4, 6, "DONE"), (6, 8, "DONE")]
+        (0, 2, "DONE"),
+        (2, 4, "DONE"),
+        (4, 6, "DONE"),
+        (6, 8, "DONE"),
+    ]
     assert {s["worker"] for s in subs} <= workers
     assert [s["seed"] for s in subs] == [result.results[i].seed_simulator for i in (0, 2, 4, 6)]
     assert "executor" not in stored.run_options()
@@ -135,17 +153,24 @@ def test_split_with_parameter_binds_equals_unsplit(backend):
     qc.measure_all()
     circuits = [qc, ghz(3), qc]
     binds = [{theta: [0.1, 0.5, 1.0]}, {}, {theta: [2.0, 3.0]}]
-    job = backend.run(circuits, parameter_binds=binds, shots=100, seed_simulator=99,
-                      max_job_size=1)
-    assert_same_counts(job.result(), reference(circuits, parameter_binds=binds, shots=100,
-                                                seed_simulator=99))
+    job = backend.run(circuits, parameter_binds=binds, shots=100, seed_simulator=99, max_job_size=1)
+    assert_same_counts(
+        job.result(), reference(circuits, parameter_binds=binds, shots=100, seed_simulator=99)
+    )
 
 
 def test_shot_split_sums_counts_and_is_reproducible(dask_client, backend):
     circuits = [ghz(3), ghz(4)]
     runs = [
-        backend.run(circuits, shots=1000, seed_simulator=5, memory=True, max_shot_size=300,
-                    max_job_size=1, executor=dask_client).result()
+        backend.run(
+            circuits,
+            shots=1000,
+            seed_simulator=5,
+            memory=True,
+            max_shot_size=300,
+            max_job_size=1,
+            executor=dask_client,
+        ).result()
         for _ in range(2)
     ]
     first, second = runs
@@ -171,8 +196,14 @@ def test_no_seed_still_resumes_the_same_seeds(backend):
 def test_worker_killed_during_sweep_is_retried_by_dask(dask_client, backend):
     circuits = [layered(18, 16, seed) for seed in range(6)]
     pids = dask_client.run(os.getpid)
-    job = backend.run(circuits, shots=50, seed_simulator=21, executor=dask_client,
-                      max_job_size=1, max_parallel_threads=1)
+    job = backend.run(
+        circuits,
+        shots=50,
+        seed_simulator=21,
+        executor=dask_client,
+        max_job_size=1,
+        max_parallel_threads=1,
+    )
     victim = {}
 
     def a_piece_is_running():
@@ -237,10 +268,18 @@ CLIENT_SCRIPT = textwrap.dedent("""
 def test_client_killed_halfway_then_resume(dask_client, backend, store, tmp_path):
     script = tmp_path / "client.py"
     script.write_text(CLIENT_SCRIPT)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(__file__)), os.environ.get("PYTHONPATH", "")]))
-    child = subprocess.Popen([sys.executable, str(script), dask_client.scheduler.address],
-                             stdout=subprocess.PIPE, env=env, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [os.path.dirname(os.path.dirname(__file__)), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
+    child = subprocess.Popen(
+        [sys.executable, str(script), dask_client.scheduler.address],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     try:
         job_id = child.stdout.readline().strip()
         assert job_id, "the client printed no job id"
@@ -297,23 +336,49 @@ def test_enable_makes_aers_own_simulator_honour_executor(bell):
     assert qaj.AerSimulator().retrieve_job(job.job_id()).progress() == (2, 2, 0)
 
 
-def test_resume_of_a_done_job_gives_its_result_and_of_a_plain_job_refuses(backend, bell):
+def test_resume_of_a_done_job_gives_its_result(backend, bell):
     split = backend.run([bell, bell], shots=32, max_job_size=1)
     plain = backend.run(bell, shots=32)
-    stored = backend.retrieve_job(split.job_id())
-    assert stored.resume().result().get_counts(1) == split.result().get_counts(1)
-    plain.result()
-    failed = backend.run(bell, shots=32)
-    failed.result()
-    assert backend.retrieve_job(plain.job_id()).resume().result().get_counts() == (
-        plain.result().get_counts())
+    for job in (split, plain):
+        stored = backend.retrieve_job(job.job_id())
+        assert stored.resume().result().get_counts() == job.result().get_counts()
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"max_job_size": 0}, "max_job_size must be a positive integer"),
-    ({"max_shot_size": "10"}, "max_shot_size must be a positive integer"),
-    ({"executor": object()}, "executor must be a concurrent.futures.Executor"),
-])
+def test_resume_refuses_a_job_not_split_and_a_sweep_still_running(backend):
+    theta = Parameter("t")
+    unbound = QuantumCircuit(1)
+    unbound.rx(theta, 0)
+    unbound.measure_all()
+    failed = backend.run(unbound)  # Aer raises: parameters without parameter_binds
+    with pytest.raises(Exception, match="parameter_binds"):
+        failed.result()
+    with pytest.raises(JobError, match="not run in pieces"):
+        backend.retrieve_job(failed.job_id()).resume()
+
+    circuits = [layered(14, 10, seed) for seed in range(6)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = backend.run(circuits, shots=20, executor=pool, max_job_size=1)
+        wait_until(
+            lambda: (
+                saved_status(backend, job.job_id()) is JobStatus.RUNNING
+                or job.status() is JobStatus.DONE
+            ),
+            "the running job to be saved",
+        )
+        if job.status() is not JobStatus.DONE:
+            with pytest.raises(JobError, match="still running in process"):
+                backend.retrieve_job(job.job_id()).resume()
+        job.result()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"max_job_size": 0}, "max_job_size must be a positive integer"),
+        ({"max_shot_size": "10"}, "max_shot_size must be a positive integer"),
+        ({"executor": object()}, "executor must be a concurrent.futures.Executor"),
+    ],
+)
 def test_bad_options_are_refused(backend, bell, options, message):
     with pytest.raises(qaj.JobStoreError, match=message):
         backend.run(bell, **options)

@@ -13,6 +13,8 @@ Without any of the three, a job runs exactly as Aer runs it. With any of them it
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from typing import Any, NamedTuple
 
@@ -54,16 +56,19 @@ def wants_sweep(backend: Any, run_options: dict[str, Any]) -> bool:
     return any(_option(backend, run_options, name) is not None for name in SWEEP_OPTIONS)
 
 
-def submit_sweep(backend: Any, circuits: list, parameter_binds: Any,
-                 run_options: dict[str, Any]) -> SweepJob:
+def submit_sweep(
+    backend: Any, circuits: list, parameter_binds: Any, run_options: dict[str, Any]
+) -> SweepJob:
     """Plan the pieces of a job and start running them; returns the submitted SweepJob."""
     run_options = dict(run_options)
     ctx = run_options.pop(CONTEXT_KEY, None)
     executor = check_executor(_option(backend, run_options, "executor"))
-    max_job_size = positive_int_or_none(_option(backend, run_options, "max_job_size"),
-                                        "max_job_size")
-    max_shot_size = positive_int_or_none(_option(backend, run_options, "max_shot_size"),
-                                         "max_shot_size")
+    max_job_size = positive_int_or_none(
+        _option(backend, run_options, "max_job_size"), "max_job_size"
+    )
+    max_shot_size = positive_int_or_none(
+        _option(backend, run_options, "max_shot_size"), "max_shot_size"
+    )
     circuits = list(circuits)
     if not circuits:
         raise JobStoreError("No circuits to run.")
@@ -79,8 +84,16 @@ def submit_sweep(backend: Any, circuits: list, parameter_binds: Any,
     seed = random_seed() if seed is None else int(seed)
     plan = make_plan(experiments, shots, seed, max_job_size, max_shot_size)
     job = SweepJob(
-        backend, str(uuid.uuid4()), circuits, parameter_binds, run_options, executor, plan,
-        SimulatorSpec.of(backend), ctx, sweep_info(executor, max_job_size, max_shot_size, seed),
+        backend,
+        str(uuid.uuid4()),
+        circuits,
+        parameter_binds,
+        run_options,
+        executor,
+        plan,
+        SimulatorSpec.of(backend),
+        ctx,
+        sweep_info(executor, max_job_size, max_shot_size, seed),
     )
     job.submit()
     return job
@@ -118,17 +131,18 @@ def resume(stored: Any, executor: Any = None) -> SweepJob:
     from .plan import Piece
 
     executor = check_executor(executor)
-    data = stored._data() if stored.status() is not JobStatus.DONE else None
-    pieces = _stored_pieces(stored)
     if stored.status() is JobStatus.DONE:
         job = SweepJob(stored.backend(), stored.job_id(), [], None, {}, executor, [], None)
         job._future = _done_future(stored.result())
         return job
+    pieces = _stored_pieces(stored)
     if not pieces:
         raise JobError(
             f"Aer job {stored.job_id()} was not run in pieces (no executor=, max_job_size= "
             "or max_shot_size=), so there is nothing to resume; run its circuits again instead."
         )
+    _refuse_if_still_running(stored)
+    data = stored._data()
     store = stored._store
     plan = [Piece.from_json(p) for p in pieces]
     done = journal.read_pieces(store, stored.job_id())
@@ -138,10 +152,41 @@ def resume(stored: Any, executor: Any = None) -> SweepJob:
         sweep["executor"] = sweep_info(executor, None, None, 0)["executor"]
     ctx = SaveContext(store, stored.name, stored.tags, stored.creation_date())
     run_options = {k: v for k, v in data["run_options"].items() if k != "executor_kind"}
-    job = SweepJob(stored.backend(), stored.job_id(), data["circuits"], data["parameter_binds"],
-                   run_options, executor, plan, spec, ctx, sweep, done)
+    job = SweepJob(
+        stored.backend(),
+        stored.job_id(),
+        data["circuits"],
+        data["parameter_binds"],
+        run_options,
+        executor,
+        plan,
+        spec,
+        ctx,
+        sweep,
+        done,
+    )
     job.submit()
     return job
+
+
+def _refuse_if_still_running(stored: Any) -> None:
+    """Resuming a sweep that a live process on this host is still running would run it twice."""
+    manifest = stored.manifest
+    if manifest.get("status") not in ("QUEUED", "RUNNING"):
+        return
+    pid = manifest.get("pid")
+    if manifest.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        pass
+    raise JobError(
+        f"Aer job {stored.job_id()} is still running in process {pid} on this host: wait for "
+        "it (progress() follows it), or end that process and then resume()."
+    )
 
 
 def _done_future(result: Any) -> Any:

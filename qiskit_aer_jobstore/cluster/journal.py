@@ -31,8 +31,14 @@ def _blobs(store: Any, job_id: str) -> FolderBlobs:
     return FolderBlobs(pieces_dir(store, job_id), fsync=getattr(store.blobs, "fsync", True))
 
 
-def save_piece(store: Any, job_id: str, backend_name: str, piece: Piece, info: dict[str, Any],
-               result: Any = None) -> None:
+def save_piece(
+    store: Any,
+    job_id: str,
+    backend_name: str,
+    piece: Piece,
+    info: dict[str, Any],
+    result: Any = None,
+) -> None:
     """Write one piece's archive (atomically); ``info`` holds status, worker, times, error."""
     manifest = {
         "job_id": f"{job_id}.p{piece.index:05d}",

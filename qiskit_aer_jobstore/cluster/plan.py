@@ -83,13 +83,16 @@ def experiments_per_circuit(circuits: list, parameter_binds: Any) -> list[int]:
 
 
 def has_save_instructions(circuits: list) -> bool:
-    return any(
-        inst.operation.name.startswith("save_") for circ in circuits for inst in circ.data
-    )
+    return any(inst.operation.name.startswith("save_") for circ in circuits for inst in circ.data)
 
 
-def make_plan(experiments: list[int], shots: int, seed: int, max_job_size: int | None,
-              max_shot_size: int | None) -> list[Piece]:
+def make_plan(
+    experiments: list[int],
+    shots: int,
+    seed: int,
+    max_job_size: int | None,
+    max_shot_size: int | None,
+) -> list[Piece]:
     """The pieces of a job, circuit chunk by circuit chunk, shot part by shot part."""
     n = len(experiments)
     size = max_job_size or max(n, 1)
@@ -108,10 +111,17 @@ def make_plan(experiments: list[int], shots: int, seed: int, max_job_size: int |
         stop = min(start + size, n)
         for part, part_shots in enumerate(parts):
             first = offsets[start]
-            pieces.append(Piece(
-                index=len(pieces), start=start, stop=stop, first_experiment=first, part=part,
-                shots=part_shots, seed=int64_seed(seed + SEED_STRIDE * (first + part * total)),
-            ))
+            pieces.append(
+                Piece(
+                    index=len(pieces),
+                    start=start,
+                    stop=stop,
+                    first_experiment=first,
+                    part=part,
+                    shots=part_shots,
+                    seed=int64_seed(seed + SEED_STRIDE * (first + part * total)),
+                )
+            )
     return pieces
 
 
@@ -146,8 +156,9 @@ def _merge_shots(parts: list) -> Any:
     return merged
 
 
-def merge_results(plan: list[Piece], results: dict[int, Result], job_id: str,
-                  time_taken: float) -> Result:
+def merge_results(
+    plan: list[Piece], results: dict[int, Result], job_id: str, time_taken: float
+) -> Result:
     """The pieces' results as one ``Result``, in the order of the unsplit job."""
     chunks: dict[tuple[int, int], list[Piece]] = {}
     for piece in plan:

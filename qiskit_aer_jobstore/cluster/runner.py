@@ -40,7 +40,8 @@ class SimulatorSpec:
             type(backend),
         )
         state = {
-            key: value for key, value in backend.__dict__.items()
+            key: value
+            for key, value in backend.__dict__.items()
             if key not in ("_controller", "_provider") and not key.startswith("_jobstore")
         }
         options = copy.copy(backend._options)
@@ -82,8 +83,13 @@ def run_piece(spec: SimulatorSpec, task: PieceTask) -> tuple[Any, dict[str, Any]
     result = backend._execute_circuits_job(
         list(task.circuits), task.parameter_binds, dict(task.run_options), task.job_id
     )
-    return result, {"worker": worker_name(), "host": socket.gethostname(), "pid": os.getpid(),
-                    "start_time": started, "end_time": time.time()}
+    return result, {
+        "worker": worker_name(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "start_time": started,
+        "end_time": time.time(),
+    }
 
 
 def is_dask_client(executor: Any) -> bool:
@@ -108,8 +114,12 @@ def describe_executor(executor: Any) -> dict[str, Any]:
     if is_dask_client(executor):
         address = getattr(executor.scheduler, "address", None)
         return {"kind": kind, "address": address}
-    return {"kind": kind, "host": socket.gethostname(), "pid": os.getpid(),
-            "max_workers": getattr(executor, "_max_workers", None)}
+    return {
+        "kind": kind,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "max_workers": getattr(executor, "_max_workers", None),
+    }
 
 
 class Runner:

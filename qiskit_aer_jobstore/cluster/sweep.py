@@ -44,13 +44,29 @@ class SweepJob(AerJob):
     Besides ``AerJob``'s methods: ``progress()`` and ``sub_jobs()``.
     """
 
-    def __init__(self, backend: Any, job_id: str, circuits: list, parameter_binds: Any,
-                 run_options: dict[str, Any], executor: Any, plan: list[Piece],
-                 spec: SimulatorSpec, ctx: Any = None, sweep: dict[str, Any] | None = None,
-                 done: dict[int, dict[str, Any]] | None = None):
-        super().__init__(backend, job_id, None, circuits=circuits,
-                         parameter_binds=parameter_binds, run_options=run_options,
-                         executor=executor)
+    def __init__(
+        self,
+        backend: Any,
+        job_id: str,
+        circuits: list,
+        parameter_binds: Any,
+        run_options: dict[str, Any],
+        executor: Any,
+        plan: list[Piece],
+        spec: SimulatorSpec,
+        ctx: Any = None,
+        sweep: dict[str, Any] | None = None,
+        done: dict[int, dict[str, Any]] | None = None,
+    ):
+        super().__init__(
+            backend,
+            job_id,
+            None,
+            circuits=circuits,
+            parameter_binds=parameter_binds,
+            run_options=run_options,
+            executor=executor,
+        )
         self._plan = plan
         self._spec = spec
         self._ctx = ctx
@@ -109,8 +125,8 @@ class SweepJob(AerJob):
         options["seed_simulator"] = piece.seed
         if piece.shots is not None:
             options["shots"] = piece.shots
-        binds = self._parameter_binds[piece.start:piece.stop] if self._parameter_binds else None
-        return PieceTask(self._job_id, self._circuits[piece.start:piece.stop], binds, options)
+        binds = self._parameter_binds[piece.start : piece.stop] if self._parameter_binds else None
+        return PieceTask(self._job_id, self._circuits[piece.start : piece.stop], binds, options)
 
     def _coordinate(self) -> None:
         future = self._future
@@ -179,17 +195,27 @@ class SweepJob(AerJob):
 
     def _finish(self, wall: float, error: str | None) -> None:
         future = self._future
-        failed = {i: info for i, info in self._info.items()
-                  if i not in self._results and info.get("status") != "CANCELLED"}
+        failed = {
+            i: info
+            for i, info in self._info.items()
+            if i not in self._results and info.get("status") != "CANCELLED"
+        }
         if error is None and self._cancel.is_set() and len(self._results) < len(self._plan):
-            self._save("CANCELLED", error="Cancelled before all pieces finished; resume() "
-                       "runs the missing ones.")
+            self._save(
+                "CANCELLED",
+                error="Cancelled before all pieces finished; resume() runs the missing ones.",
+            )
             future.set_exception(CancelledError())
             return
         if error is None and failed:
-            error = f"{len(failed)} of {len(self._plan)} pieces failed: " + "; ".join(
-                f"piece {i}: {info.get('error') or 'not run'}" for i, info in sorted(failed.items())
-            ) + ". resume() runs the failed and missing pieces again."
+            error = (
+                f"{len(failed)} of {len(self._plan)} pieces failed: "
+                + "; ".join(
+                    f"piece {i}: {info.get('error') or 'not run'}"
+                    for i, info in sorted(failed.items())
+                )
+                + ". resume() runs the failed and missing pieces again."
+            )
         result = None
         if error is None:
             try:
@@ -209,8 +235,9 @@ class SweepJob(AerJob):
         if ctx is None:
             return
         WRITER.submit(
-            lambda: journal.save_piece(ctx.store, self._job_id, self._backend.name, piece, info,
-                                       result),
+            lambda: journal.save_piece(
+                ctx.store, self._job_id, self._backend.name, piece, info, result
+            ),
             f"Piece {piece.index} of Aer job {self._job_id}",
         )
 
@@ -249,7 +276,12 @@ class SweepJob(AerJob):
         WRITER.submit(save, f"Aer job {job_id}")
 
 
-def sweep_info(executor: Any, max_job_size: int | None, max_shot_size: int | None,
-               seed: int) -> dict[str, Any]:
-    return {"executor": describe_executor(executor), "max_job_size": max_job_size,
-            "max_shot_size": max_shot_size, "seed_simulator": seed}
+def sweep_info(
+    executor: Any, max_job_size: int | None, max_shot_size: int | None, seed: int
+) -> dict[str, Any]:
+    return {
+        "executor": describe_executor(executor),
+        "max_job_size": max_job_size,
+        "max_shot_size": max_shot_size,
+        "seed_simulator": seed,
+    }
