@@ -145,6 +145,36 @@ def test_without_executor_the_job_is_aers_own(backend, bell):
     assert job.result().results[0].shots == 10
 
 
+def test_circuit_split_keeps_saved_states(backend):
+    circuits = []
+    for n in (2, 3, 4):
+        qc = QuantumCircuit(n)
+        qc.h(0)
+        for q in range(n - 1):
+            qc.cx(q, q + 1)
+        qc.save_statevector()
+        circuits.append(qc)
+    result = backend.run(circuits, max_job_size=2, method="statevector").result()
+    expected = reference(circuits, method="statevector")
+    for i in range(3):
+        assert result.get_statevector(i) == expected.get_statevector(i)
+
+
+def test_noisy_simulator_from_a_backend_splits_on_dask(dask_client):
+    from qiskit import transpile
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    device = GenericBackendV2(num_qubits=5, seed=3)
+    backend = qaj.AerSimulator.from_backend(device)
+    circuits = transpile([ghz(3), ghz(5), ghz(4)], backend, seed_transpiler=1)
+    job = backend.run(circuits, shots=500, seed_simulator=17, executor=dask_client, max_job_size=1)
+    expected = (
+        PlainAerSimulator.from_backend(device).run(circuits, shots=500, seed_simulator=17).result()
+    )
+    assert_same_counts(job.result(), expected)
+    assert len(expected.get_counts(1)) > 2  # the noise model went to the workers too
+
+
 def test_split_with_parameter_binds_equals_unsplit(backend):
     theta = Parameter("t")
     qc = QuantumCircuit(2)

@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,9 @@ class SimulatorSpec:
         return cls(aer_cls, state)
 
     def build(self) -> Any:
-        backend = self.cls()  # a fresh controller of its own
+        with warnings.catch_warnings():  # QasmSimulator & co. warn of their deprecation
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            backend = self.cls()  # a fresh controller of its own
         backend.__dict__.update(self.state)
         return backend
 
