@@ -66,7 +66,9 @@ def run_or_sweep(backend, original, circuits, parameter_binds, run_options):
     from . import cluster
 
     if cluster.wants_sweep(backend, run_options):
-        return cluster.submit_sweep(backend, circuits, parameter_binds, run_options)
+        # Taken out of the caller's dict: a sweep saves itself (parent, then piece by piece).
+        ctx = run_options.pop(CONTEXT_KEY, None)
+        return cluster.submit_sweep(backend, circuits, parameter_binds, run_options, ctx)
     return original(circuits, parameter_binds, **run_options)
 
 

@@ -34,8 +34,6 @@ from .sweep import SweepJob, sweep_info
 
 __all__ = ["Progress", "SweepJob", "progress", "resume", "submit_sweep", "wants_sweep"]
 
-CONTEXT_KEY = "_aer_jobstore"  # mixin.CONTEXT_KEY (not imported: mixin imports us lazily)
-
 
 class Progress(NamedTuple):
     """Pieces of a job: finished, in all, failed."""
@@ -57,11 +55,22 @@ def wants_sweep(backend: Any, run_options: dict[str, Any]) -> bool:
 
 
 def submit_sweep(
-    backend: Any, circuits: list, parameter_binds: Any, run_options: dict[str, Any]
+    backend: Any,
+    circuits: list,
+    parameter_binds: Any,
+    run_options: dict[str, Any],
+    ctx: Any = None,
 ) -> SweepJob:
-    """Plan the pieces of a job and start running them; returns the submitted SweepJob."""
+    """Plan the pieces of a job and start running them; returns the submitted SweepJob.
+
+    Args:
+        backend: the simulator the job was run on.
+        circuits: the job's circuits.
+        parameter_binds: one bind dictionary per circuit, or None.
+        run_options: the run options (ours taken out), executor and split sizes included.
+        ctx: the ``mixin.SaveContext`` saying where to save the job (None: not saved).
+    """
     run_options = dict(run_options)
-    ctx = run_options.pop(CONTEXT_KEY, None)
     executor = check_executor(_option(backend, run_options, "executor"))
     max_job_size = positive_int_or_none(
         _option(backend, run_options, "max_job_size"), "max_job_size"

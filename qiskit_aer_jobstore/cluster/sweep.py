@@ -41,7 +41,22 @@ class SweepRecord(JobRecord):
 class SweepJob(AerJob):
     """An ``AerJob`` run as pieces on ``executor()``; ``result()`` is the merged ``Result``.
 
-    Besides ``AerJob``'s methods: ``progress()`` and ``sub_jobs()``.
+    Besides ``AerJob``'s methods: ``progress()`` and ``sub_jobs()``. Built by
+    ``backend.run`` (through :func:`~qiskit_aer_jobstore.cluster.submit_sweep`) and by
+    ``StoredAerJob.resume()``, not by hand.
+
+    Args:
+        backend: the store-enabled backend the job was run on.
+        job_id: the parent job's id (its pieces' results are merged under it).
+        circuits: all circuits of the job.
+        parameter_binds: one bind dictionary per circuit, or None.
+        run_options: the run options as given (executor and split sizes included).
+        executor: where pieces run (None: Aer's default one-thread executor).
+        plan: the pieces.
+        spec: the simulator the pieces are run on.
+        ctx: where and under which name and tags to save (None: not saved).
+        sweep: the ``sweep`` manifest field (executor, split sizes, seed).
+        done: pieces already saved, ``{index: {"info": ..., "result": ...}}``.
     """
 
     def __init__(
