@@ -83,8 +83,12 @@ def main() -> None:
         a.data.counts == b.data.counts for a, b in zip(job1.result().results, job2.result().results)
     )
     run_ms = statistics.median(s["time_taken"] for s in job2.sub_jobs()) * 1e3
+    busy = sum(s["time_taken"] for s in job2.sub_jobs()) / two  # workers busy at once
     save_ms = statistics.median(save_costs(job2)) * 1e3
-    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load}, Python {platform.python_version()}"
+    )
     print(
         f"sweep: {args.circuits} circuits x {args.qubits} qubits, {args.layers} layers, "
         f"{args.shots} shots, one circuit per piece; same counts on 1 and 2 workers: "
@@ -95,6 +99,7 @@ def main() -> None:
     print(f"| sweep on 1 worker process | {one:.2f} s |")
     print(f"| sweep on 2 worker processes | {two:.2f} s |")
     print(f"| speed-up | {one / two:.2f}x |")
+    print(f"| pieces' summed run time / wall time, 2 workers | {busy:.2f} |")
     print(f"| run time of one piece (median, on a worker) | {run_ms:.1f} ms |")
     print(f"| saving one piece (median: pickle, sign, write, fsync) | {save_ms:.2f} ms |")
     print(f"| saving / running, per piece | {save_ms / run_ms:.1%} |")
