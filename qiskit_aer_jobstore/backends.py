@@ -17,6 +17,7 @@ from .mixin import (
     attach_context,
     execute_and_save,
     intercept_option,
+    run_or_sweep,
     submitted,
 )
 
@@ -53,7 +54,8 @@ def _grafts() -> dict[str, Any]:
     @functools.wraps(run_circuits)
     def _run_circuits(self, circuits, parameter_binds, **run_options):
         run_options = attach_context(self, run_options)
-        job = run_circuits(self, circuits, parameter_binds, **run_options)
+        job = run_or_sweep(self, functools.partial(run_circuits, self), circuits,
+                           parameter_binds, run_options)
         submitted(self, job, run_options)
         return job
 

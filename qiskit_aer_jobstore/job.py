@@ -247,6 +247,37 @@ class StoredAerJob(JobV1):
             self._backend = cls()
         return self._backend
 
+    # -- jobs run in pieces (executor=, max_job_size=, max_shot_size=) ---------------
+    def progress(self) -> Any:
+        """``Progress(done, total, failed)``: pieces saved so far (a job not split is one
+        piece). Reads the pieces saved since the job's last save, so it follows a running
+        sweep from another process."""
+        from .cluster import progress
+
+        return progress(self)
+
+    def sub_jobs(self) -> list[dict[str, Any]]:
+        """The pieces of a split job: circuits ``[start, stop)``, shots, seed, status, worker,
+        times and error of each (empty for a job not split)."""
+        from .cluster import sub_jobs
+
+        return sub_jobs(self)
+
+    def resume(self, executor: Any = None) -> Any:
+        """Finish a split job that did not finish (client killed, workers lost, cancelled):
+        run only its missing or failed pieces, with the same seeds, on ``executor`` (None:
+        locally). The stored job becomes ``DONE`` with the whole result.
+
+        Returns:
+            SweepJob: a running job whose ``result()`` equals an uninterrupted run's.
+
+        Raises:
+            JobError: the job was not split into pieces.
+        """
+        from .cluster import resume
+
+        return resume(self, executor)
+
     # -- JobV1 plumbing ----------------------------------------------------------------
     def rerun(self, backend: Any = None, **run_options: Any) -> Any:
         """Run this job's circuits again, as they ran: same parameter binds, run options,

@@ -106,6 +106,17 @@ def submitted(backend, job, run_options: dict[str, Any]) -> None:
         _warn_not_saved(job.job_id(), exc)
 
 
+def run_or_sweep(backend, original, circuits, parameter_binds, run_options):
+    """Aer's ``_run_circuits``, unless the job asks for an executor or a split (cluster.py)."""
+    from . import cluster
+
+    if cluster.wants_sweep(backend, run_options):
+        # Taken out of the caller's dict: a sweep saves itself (parent, then piece by piece).
+        ctx = run_options.pop(CONTEXT_KEY, None)
+        return cluster.submit_sweep(backend, circuits, parameter_binds, run_options, ctx)
+    return original(circuits, parameter_binds, **run_options)
+
+
 def execute_and_save(backend, original, circuits, parameter_binds, run_options, job_id="",
                      format_result=True):
     """Run Aer's job function, then hand the finished job to ``post_process``."""
@@ -250,7 +261,7 @@ class JobStoreMixin(StoreMethods):
 
     def _run_circuits(self, circuits, parameter_binds, **run_options):
         run_options = attach_context(self, run_options)
-        job = super()._run_circuits(circuits, parameter_binds, **run_options)
+        job = run_or_sweep(self, super()._run_circuits, circuits, parameter_binds, run_options)
         submitted(self, job, run_options)
         return job
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import lifecycle, retention, settings, signing
 from .archive import JOB_ID_RE, ArchiveReader, archive_name, rewrite_archive, write_archive
 from .blobs import FolderBlobs
+from .cluster.journal import delete_pieces
 from .exceptions import (
     InvalidJobIdError,
     JobArchiveError,
@@ -386,6 +387,7 @@ class JobStore:
         self.blobs.delete(row["archive"])
         after = self.blobs.version()
         self.index.delete([job_id], before, after)
+        delete_pieces(self, job_id)
         return True
 
     def check(self, fix: bool = False) -> list[tuple[str, str]]:

@@ -63,3 +63,25 @@ def rewrite_archive(path, change) -> None:
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
             zf.writestr(name, data)
+
+
+def layered(n: int, layers: int, seed: int) -> QuantumCircuit:
+    """A circuit whose simulation takes a while (rotations and CX ladders), for sweeps."""
+    qc = QuantumCircuit(n, name=f"layered{seed}")
+    for layer in range(layers):
+        for q in range(n):
+            qc.rx(0.1 * (q + 1) * (seed + 1) + layer, q)
+        for q in range(layer % 2, n - 1, 2):
+            qc.cx(q, q + 1)
+    qc.measure_all()
+    return qc
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real two-worker Dask cluster (worker processes), started once for the session."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
