@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import settings
-from .exceptions import JobStoreError
+from .exceptions import JobNotFoundError, JobStoreError
 from .record import JobRecord, utcnow
 from .store import JobStore, validate_job_id
 
@@ -150,21 +150,46 @@ class StoreMethods:
             backend=self, limit=limit, skip=skip, descending=descending, **filters
         )
 
+    def remote_jobs(self, limit: int | None = 10, skip: int = 0, descending: bool = True,
+                    **filters: Any) -> list:
+        """Jobs in the team store (PostgreSQL + S3), from any backend, newest first; same
+        arguments as ``local_jobs``. Their ``location`` is ``"remote"``.
+
+        Raises:
+            JobStoreSettingsError: no team store is configured.
+            JobStoreUnavailableError: the team store cannot be reached.
+        """
+        from .team import require_remote
+
+        return require_remote().list(
+            backend=self, limit=limit, skip=skip, descending=descending, **filters
+        )
+
     def jobs(self, limit: int | None = 10, skip: int = 0, descending: bool = True,
              **filters: Any) -> list:
-        """This backend's stored jobs, newest first (``local_jobs`` filtered by
-        ``backend_name=self.name`` unless another ``backend_name`` is given)."""
+        """This backend's stored jobs, local and (with a team store) remote, newest first, each
+        once (``backend_name=self.name`` unless another ``backend_name`` is given).
+        ``StoredAerJob.location`` says where each is: ``"local"``, ``"remote"`` or ``"both"``."""
+        from .team import jobs_everywhere
+
         filters.setdefault("backend_name", self.name)
-        return self.local_jobs(limit=limit, skip=skip, descending=descending, **filters)
+        return jobs_everywhere(self.job_store, self, limit, skip, descending, **filters)
 
     def retrieve_job(self, job_id: str):
-        """The stored job ``job_id`` as a ``StoredAerJob``.
+        """The stored job ``job_id`` as a ``StoredAerJob``: from the local store, else from the
+        team store (downloaded, verified, and kept in the local store).
 
         Raises:
             JobNotFoundError: no such job in the store (the message says where it looked).
             InvalidJobIdError: ``job_id`` is not a well-formed id.
         """
-        return self.job_store.get(validate_job_id(job_id), backend=self)
+        store = self.job_store
+        try:
+            return store.get(validate_job_id(job_id), backend=self)
+        except JobNotFoundError:
+            if not settings.remote_configured():
+                raise
+        return store.pull(job_id, backend=self)
 
     def delete_job(self, job_id: str) -> bool:
         """Delete a stored job. False if there was none."""

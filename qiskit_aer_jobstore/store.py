@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import settings, signing
-from .archive import JOB_ID_RE, ArchiveReader, archive_name, write_archive
+from .archive import (
+    JOB_ID_RE,
+    ArchiveReader,
+    archive_name,
+    read_manifest_bytes,
+    write_archive,
+)
 from .blobs import FolderBlobs
 from .exceptions import (
     InvalidJobIdError,
     JobArchiveError,
     JobNotFoundError,
     JobStoreError,
+    JobStoreUnavailableError,
 )
 from .index import JobFilter, SQLiteIndex, row_from_manifest
 from .index.query import circuit_names_of, tags_of
@@ -28,6 +36,7 @@ from .writer import WRITER, JobStoreWarning
 
 if TYPE_CHECKING:
     from .job import StoredAerJob
+    from .push import PushResult
 
 INDEX_FILE = "index.sqlite"
 _defaults: dict[tuple[str, str], JobStore] = {}
@@ -102,15 +111,21 @@ class JobStore:
         manifest = record.manifest()
         members = record.members()
         name = archive_name(record.creation_date, record.job_id)
+        written = self._commit(name, lambda handle: write_archive(handle, manifest, members, key))
+        from . import push
+
+        push.queue(self, record.job_id, name)  # no-op without a team store
+        return written
+
+    def _commit(self, name: str, write: Callable[[BinaryIO], dict[str, Any]]) -> dict[str, Any]:
+        """Put an archive (``write`` writes it and returns its manifest), then its index row."""
         index = self.index
         before = self.blobs.version()
         written: dict[str, Any] = {}
-        size = self.blobs.put(
-            name, lambda handle: written.update(write_archive(handle, manifest, members, key))
-        )
+        size = self.blobs.put(name, lambda handle: written.update(write(handle)))
         after = self.blobs.version()
         row = row_from_manifest(written, name, size, None)
-        old = index.get(record.job_id)
+        old = index.get(written["job_id"])
         index.upsert(row, tags_of(written), circuit_names_of(written), before, after)
         if old is not None and old["archive"] != name:
             self.blobs.delete(old["archive"])
@@ -266,3 +281,59 @@ class JobStore:
         """Bytes used by the archives of the store."""
         self.refresh()
         return self.index.total_size()
+
+    # -- the team store ----------------------------------------------------------------
+    def push(self, all_jobs: bool = False) -> PushResult:
+        """Deliver the jobs queued for the team store (those whose automatic push failed, or
+        all saved jobs with ``push_jobs = manual``).
+
+        Args:
+            all_jobs: queue every local job first (after a lost outbox; jobs the team store
+                already has are not uploaded again).
+
+        Returns:
+            PushResult: what was pushed and what stays queued.
+
+        Raises:
+            JobStoreSettingsError: no team store is configured.
+            JobStoreUnavailableError: the team store cannot be reached (jobs stay queued).
+        """
+        from .push import deliver
+        from .team import require_remote
+
+        team = require_remote()
+        self.refresh()
+        if all_jobs:
+            self.index.outbox_add_all()
+        result = deliver(self, team)
+        if result.error is not None:
+            raise JobStoreUnavailableError(
+                f"{result.remaining} job(s) stay queued: {result.error}"
+            )
+        return result
+
+    def queued(self) -> list[str]:
+        """Ids of the jobs waiting to be pushed to the team store, oldest first."""
+        self.flush()
+        return [job_id for job_id, _, _ in self.index.outbox()]
+
+    def pull(self, job_id: str, backend: Any = None) -> StoredAerJob:
+        """Copy a job from the team store into this store (downloaded and verified first).
+
+        Raises:
+            JobNotFoundError: the team store has no such job.
+            JobStoreIntegrityError: the downloaded archive does not verify.
+        """
+        from .team import require_remote
+
+        name, data = require_remote().fetch(validate_job_id(job_id))
+        manifest = read_manifest_bytes(data, name)
+
+        def write(handle: BinaryIO) -> dict[str, Any]:
+            handle.write(data)
+            return manifest
+
+        self._commit(name, write)
+        job = self.get(job_id, backend)
+        job.location = "both"
+        return job
