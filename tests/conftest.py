@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -127,7 +128,9 @@ class S3Server:
                 f"-master.port={p['master']}", f"-volume.port={p['volume']}", "-filer",
                 f"-filer.port={p['filer']}", "-s3", f"-s3.port={p['s3']}",
                 f"-s3.config={self.config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-master.volumeSizeLimitMB=64", "-volume.max=8"]
+                "-master.volumeSizeLimitMB=64", "-volume.max=8",
+                # a restarted single master elects itself at once instead of after ~20 s
+                "-master.resumeState=false", "-master.electionTimeout=1s"]
         log = open(self.root / "weed.log", "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -135,23 +138,17 @@ class S3Server:
         client = self.client()
         deadline = time.monotonic() + 90
         while True:
-            try:
-                client.create_bucket(Bucket=S3_BUCKET)
-            except client.exceptions.BucketAlreadyOwnedByYou:
-                pass
-            except Exception:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"SeaweedFS did not start: see {self.root / 'weed.log'}"
-                    ) from None
-                time.sleep(0.2)
-                continue
-            try:  # ready once an object can be written (volumes are up)
+            try:  # ready once the bucket exists and takes an object (volumes are up)
+                if S3_BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+                    client.create_bucket(Bucket=S3_BUCKET)
                 client.put_object(Bucket=S3_BUCKET, Key="ready", Body=b"ok")
                 return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
+            except Exception as exc:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    tail = (self.root / "weed.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(
+                        f"SeaweedFS did not start ({exc!r}); its log ends:\n{tail}"
+                    ) from None
                 time.sleep(0.2)
 
     def stop(self) -> None:
@@ -203,19 +200,27 @@ class PostgresServer:
             self.server.cleanup()
 
 
+# Server data lives outside pytest's numbered temp folders, which a concurrent pytest run
+# may prune while the servers still use them.
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+def postgres_server():
+    root = Path(tempfile.mkdtemp(prefix="aer-test-postgres-"))
+    server = PostgresServer(root)
     yield server
     server.close()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
-    server.start()
-    yield server
-    server.stop()
+def s3_server():
+    root = Path(tempfile.mkdtemp(prefix="aer-test-seaweedfs-"))
+    server = S3Server(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

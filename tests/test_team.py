@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 import qiskit_aer_jobstore as qaj
-from qiskit_aer_jobstore import push, team
+from qiskit_aer_jobstore import push, settings, team
 from qiskit_aer_jobstore.exceptions import (
     JobArchiveError,
     JobStoreIntegrityError,
@@ -154,6 +154,7 @@ def test_hostile_index_rows_give_clear_errors(team_env, backend, column, value, 
     job = run(backend)
     settle()
     index = team.require_remote().index
+    index._run(lambda c: c.execute("DELETE FROM job_circuits; DELETE FROM job_tags"))
     index._run(lambda c: c.execute(f"UPDATE jobs SET {column} = %s", (value,)))
     with pytest.warns(qaj.JobStoreWarning, match=match):
         assert backend.remote_jobs() == []
@@ -181,7 +182,7 @@ def test_one_half_of_the_settings_is_an_error(monkeypatch, backend):
         backend.remote_jobs()
     monkeypatch.setenv("QISKIT_AER_PUSH_JOBS", "sometimes")
     with pytest.raises(JobStoreSettingsError, match="auto, manual"):
-        qaj.JobStore.default().push()
+        settings.push_jobs()
 
 
 def test_nothing_remote_is_imported_without_a_team_store():

@@ -1,0 +1,150 @@
+"""Pushing to the team store: the outbox through server faults, and many machines at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore import team
+
+from .conftest import ghz
+from .test_team import fresh_machine, run, settle
+
+WRONG_SECRET = "wrong-secret-never-shown-0123"
+
+
+def _kill_s3(s3_server, postgres_server, monkeypatch):
+    s3_server.stop()
+    return s3_server.start
+
+
+def _stop_db(s3_server, postgres_server, monkeypatch):
+    postgres_server.stop()
+    return postgres_server.start
+
+
+def _wrong_credentials(s3_server, postgres_server, monkeypatch):
+    right = os.environ["AWS_SECRET_ACCESS_KEY"]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", WRONG_SECRET)
+    team.close_all()
+
+    def fix():
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", right)
+        team.close_all()
+
+    return fix
+
+
+@pytest.mark.parametrize("fault", [_kill_s3, _stop_db, _wrong_credentials],
+                         ids=["s3_killed", "db_stopped", "wrong_credentials"])
+def test_a_fault_keeps_the_job_local_and_queued_until_push(
+    fault, team_env, s3_server, postgres_server, backend, tmp_path, monkeypatch
+):
+    first = run(backend)  # pushed while all is well: it shows the team store was reachable
+    settle()
+    repair = fault(s3_server, postgres_server, monkeypatch)
+    job = backend.run(ghz(3), shots=64, seed_simulator=1)
+    live = job.result()  # the run returns its result whatever the team store does
+    with pytest.warns(qaj.JobStoreWarning, match="stay queued") as caught:
+        settle()
+    assert len(caught) == 1
+    assert all(WRONG_SECRET not in str(w.message) for w in caught)
+    store = qaj.JobStore.default()
+    assert store.queued() == [job.job_id()]
+    assert backend.retrieve_job(job.job_id()).result().get_counts() == live.get_counts()
+    with pytest.raises(qaj.JobStoreUnavailableError, match="stay queued"):
+        store.push()
+    repair()
+    assert store.push().pushed == [job.job_id()]
+    assert store.queued() == []
+    assert store.push().pushed == []
+    assert team.require_remote().count() == 2
+    fresh_machine(tmp_path, monkeypatch)
+    remote = backend.remote_jobs(limit=None)
+    assert [j.job_id() for j in remote] == [job.job_id(), first.job_id()]
+    assert remote[0].result().get_counts() == live.get_counts()
+
+
+def test_s3_killed_during_a_push_loses_and_duplicates_nothing(team_env, s3_server, backend,
+                                                               monkeypatch):
+    monkeypatch.setenv("QISKIT_AER_PUSH_JOBS", "manual")
+    ids = [run(backend).job_id() for _ in range(40)]
+    store = qaj.JobStore.default()
+    assert store.queued() == ids
+    outcome: list = []
+
+    def push():
+        try:
+            outcome.append(store.push())
+        except qaj.JobStoreUnavailableError as exc:
+            outcome.append(exc)
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    remote = team.require_remote()
+    while remote.count() == 0 and pusher.is_alive():
+        time.sleep(0.002)
+    s3_server.stop()
+    pusher.join()
+    queued = store.queued()
+    assert queued == ids[len(ids) - len(queued):]  # the rest, still in order
+    s3_server.start()
+    store.push()
+    assert store.queued() == []
+    assert sorted(j.job_id() for j in backend.remote_jobs(limit=None)) == sorted(ids)
+    for job_id in ids:
+        remote.fetch(job_id)  # downloads and verifies
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+import qiskit_aer_jobstore as q
+from qiskit import QuantumCircuit
+qc = QuantumCircuit(2)
+qc.h(0)
+qc.cx(0, 1)
+qc.measure_all()
+backend = q.AerSimulator()
+for _ in range(50):
+    backend.run(qc, shots=16, job_tags=[sys.argv[1]]).result()
+store = q.JobStore.default()
+store.flush()
+Path(sys.argv[2]).touch()
+while not Path(sys.argv[3]).exists():
+    time.sleep(0.002)
+result = store.push()
+print(len(result.pushed), result.remaining)
+"""
+
+
+def test_four_machines_push_at_once(team_env, tmp_path, monkeypatch, backend):
+    go = tmp_path / "go"
+    procs = []
+    for i in range(4):
+        env = dict(os.environ, QISKIT_AER_JOBS_DIR=str(tmp_path / f"machine{i}"),
+                   QISKIT_AER_PUSH_JOBS="manual")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", RACER, f"m{i}", str(tmp_path / f"ready{i}"), str(go)],
+            env=env, stdout=subprocess.PIPE, text=True))
+    while not all((tmp_path / f"ready{i}").exists() for i in range(4)):
+        assert all(p.poll() is None for p in procs), "a racer died before the push"
+        time.sleep(0.05)
+    go.touch()
+    outputs = [p.communicate(timeout=240)[0].split() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4
+    assert outputs == [["50", "0"]] * 4
+    fresh_machine(tmp_path, monkeypatch)
+    remote = backend.remote_jobs(limit=None)
+    assert len(remote) == len({j.job_id() for j in remote}) == 200
+    for i in range(4):
+        assert len(backend.remote_jobs(limit=None, job_tags=[f"m{i}"])) == 50
+    store = team.require_remote()
+    for job in remote:
+        assert store.load(job.job_id())["result"].get_counts()
