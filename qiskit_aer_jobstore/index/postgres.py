@@ -129,8 +129,8 @@ class PostgresIndex:
                         min_size=0,
                         max_size=4,
                         open=True,
-                        timeout=self.connect_timeout + 1,
-                        kwargs={"connect_timeout": max(1, int(self.connect_timeout))},
+                        timeout=self.connect_timeout,
+                        kwargs={"connect_timeout": max(1, int(self.connect_timeout) - 1)},
                         check=psycopg_pool.ConnectionPool.check_connection,
                         name="qiskit-aer-jobstore",
                         num_workers=1,
@@ -151,7 +151,15 @@ class PostgresIndex:
                 with conn.transaction():
                     return fn(conn, *args)
         except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as exc:
+            if isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout)):
+                self._discard_pool()  # else its backoff would delay the server's comeback
             raise self._unavailable(exc) from None
+
+    def _discard_pool(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(timeout=0)
 
     def _migrate(self, conn) -> None:
         with conn.transaction():
@@ -179,10 +187,7 @@ class PostgresIndex:
         )
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+        self._discard_pool()
 
     # -- writes ------------------------------------------------------------------------
     def upsert(
