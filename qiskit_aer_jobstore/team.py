@@ -211,8 +211,14 @@ class TeamStore:
         return True
 
 
-def jobs_everywhere(local: JobStore, backend: Any = None, limit: int | None = 10, skip: int = 0,
-                    descending: bool = True, **filters: Any) -> list[StoredAerJob]:
+def jobs_everywhere(
+    local: JobStore,
+    backend: Any = None,
+    limit: int | None = 10,
+    skip: int = 0,
+    descending: bool = True,
+    **filters: Any,
+) -> list[StoredAerJob]:
     """Jobs of the local store and of the team store, newest first, each job once, with
     ``location`` ``"local"``, ``"remote"`` or ``"both"`` (the local copy is the one read).
     Without a team store, the local jobs; with one that is down, the local jobs and a

@@ -41,8 +41,11 @@ def _wrong_credentials(s3_server, postgres_server, monkeypatch):
     return fix
 
 
-@pytest.mark.parametrize("fault", [_kill_s3, _stop_db, _wrong_credentials],
-                         ids=["s3_killed", "db_stopped", "wrong_credentials"])
+@pytest.mark.parametrize(
+    "fault",
+    [_kill_s3, _stop_db, _wrong_credentials],
+    ids=["s3_killed", "db_stopped", "wrong_credentials"],
+)
 def test_a_fault_keeps_the_job_local_and_queued_until_push(
     fault, team_env, s3_server, postgres_server, backend, tmp_path, monkeypatch
 ):
@@ -71,8 +74,9 @@ def test_a_fault_keeps_the_job_local_and_queued_until_push(
     assert remote[0].result().get_counts() == live.get_counts()
 
 
-def test_s3_killed_during_a_push_loses_and_duplicates_nothing(team_env, s3_server, backend,
-                                                               monkeypatch):
+def test_s3_killed_during_a_push_loses_and_duplicates_nothing(
+    team_env, s3_server, backend, monkeypatch
+):
     monkeypatch.setenv("QISKIT_AER_PUSH_JOBS", "manual")
     ids = [run(backend).job_id() for _ in range(40)]
     store = qaj.JobStore.default()
@@ -93,7 +97,7 @@ def test_s3_killed_during_a_push_loses_and_duplicates_nothing(team_env, s3_serve
     s3_server.stop()
     pusher.join()
     queued = store.queued()
-    assert queued == ids[len(ids) - len(queued):]  # the rest, still in order
+    assert queued == ids[len(ids) - len(queued) :]  # the rest, still in order
     s3_server.start()
     store.push()
     assert store.queued() == []
@@ -128,11 +132,19 @@ def test_four_machines_push_at_once(team_env, tmp_path, monkeypatch, backend):
     go = tmp_path / "go"
     procs = []
     for i in range(4):
-        env = dict(os.environ, QISKIT_AER_JOBS_DIR=str(tmp_path / f"machine{i}"),
-                   QISKIT_AER_PUSH_JOBS="manual")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", RACER, f"m{i}", str(tmp_path / f"ready{i}"), str(go)],
-            env=env, stdout=subprocess.PIPE, text=True))
+        env = dict(
+            os.environ,
+            QISKIT_AER_JOBS_DIR=str(tmp_path / f"machine{i}"),
+            QISKIT_AER_PUSH_JOBS="manual",
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", RACER, f"m{i}", str(tmp_path / f"ready{i}"), str(go)],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
     while not all((tmp_path / f"ready{i}").exists() for i in range(4)):
         assert all(p.poll() is None for p in procs), "a racer died before the push"
         time.sleep(0.05)

@@ -39,8 +39,9 @@ def fresh_machine(tmp_path, monkeypatch, name="other"):
     return qaj.JobStore.default()
 
 
-def test_saved_jobs_are_pushed_and_seen_from_another_machine(team_env, backend, tmp_path,
-                                                             monkeypatch):
+def test_saved_jobs_are_pushed_and_seen_from_another_machine(
+    team_env, backend, tmp_path, monkeypatch
+):
     jobs = [run(backend, n, job_tags=["sweep", f"n{n}"]) for n in (2, 3, 4)]
     settle()
     assert qaj.JobStore.default().queued() == []
@@ -60,8 +61,11 @@ def test_saved_jobs_are_pushed_and_seen_from_another_machine(team_env, backend, 
     assert pulled.result().get_counts() == live[jobs[0].job_id()].get_counts()
     # the pulled copy is now local: jobs() shows it once, as both
     where = {j.job_id(): j.location for j in backend.jobs(limit=None)}
-    assert where == {jobs[0].job_id(): "both", jobs[1].job_id(): "remote",
-                     jobs[2].job_id(): "remote"}
+    assert where == {
+        jobs[0].job_id(): "both",
+        jobs[1].job_id(): "remote",
+        jobs[2].job_id(): "remote",
+    }
 
 
 def test_jobs_over_both_merges_newest_first_and_pages(team_env, backend, tmp_path, monkeypatch):

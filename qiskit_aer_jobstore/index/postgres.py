@@ -152,14 +152,14 @@ class PostgresIndex:
                     return fn(conn, *args)
         except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as exc:
             if isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout)):
-                self._discard_pool()  # else its backoff would delay the server's comeback
+                self._discard_pool(0)  # else its backoff would delay the server's comeback
             raise self._unavailable(exc) from None
 
-    def _discard_pool(self) -> None:
+    def _discard_pool(self, timeout: float = 1.0) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.close(timeout=0)
+            pool.close(timeout=timeout)
 
     def _migrate(self, conn) -> None:
         with conn.transaction():
@@ -187,7 +187,7 @@ class PostgresIndex:
         )
 
     def close(self) -> None:
-        self._discard_pool()
+        self._discard_pool(1.0)
 
     # -- writes ------------------------------------------------------------------------
     def upsert(
