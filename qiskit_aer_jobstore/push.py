@@ -4,7 +4,9 @@ With a team store configured, each job saved locally is queued in the outbox (a 
 local SQLite index) by the background writer, right after its index row. A second background
 thread, the pusher, delivers queued jobs, so a slow or down server never delays local saves.
 A job leaves the outbox only once the team store has it; a failure leaves it queued, with one
-warning that says why, and it goes out with the next push. At a normal exit, pending pushes
+warning that says why, and it goes out with the next push (after a failure the pusher tries
+again by itself only a minute later, so an outage costs one connect timeout and one warning,
+not one per saved job). At a normal exit, pending pushes
 get a short time (``QISKIT_AER_JOBS_PUSH_EXIT_TIMEOUT``, 10 s) to finish; what remains stays
 queued for ``JobStore().push()``.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -52,6 +55,9 @@ class PushResult:
 
 
 _deliver_lock = threading.Lock()
+# After a failed push the pusher waits this long before trying again by itself, so that an
+# outage costs one connect timeout and one warning, not one per saved job.
+RETRY_AFTER_S = 60.0
 
 
 def deliver(store: JobStore, team: TeamStore) -> PushResult:
@@ -84,17 +90,35 @@ def deliver(store: JobStore, team: TeamStore) -> PushResult:
             except JobStoreError as exc:
                 result.failed.append((job_id, str(exc)))
         result.remaining = index.outbox_count()
+    team.last_failure = time.monotonic() if result.error is not None else None
     return result
 
 
 def queue(store: JobStore, job_id: str, archive: str) -> None:
     """Queue a just-saved job for the team store (in the writer thread); start the pusher if
     pushes are automatic. A no-op when no team store is configured."""
-    if not settings.remote_configured():
+    from .team import remote_store
+
+    try:
+        team = remote_store()
+        if team is None:
+            return
+        auto = settings.push_jobs() == "auto"
+        store.index.outbox_add(job_id, archive)
+    except JobStoreError as exc:  # the job is saved locally: say so, do not fail the save
+        warnings.warn(
+            f"Aer job {job_id} was saved locally but not queued for the team store: {exc}",
+            JobStoreWarning,
+            stacklevel=1,
+        )
         return
-    store.index.outbox_add(job_id, archive)
-    if settings.push_jobs() == "auto":
+    if auto and not _failed_recently(team):
         PUSHER.notify(store)
+
+
+def _failed_recently(team: TeamStore) -> bool:
+    failed = team.last_failure
+    return failed is not None and time.monotonic() - failed < RETRY_AFTER_S
 
 
 class Pusher:
@@ -142,8 +166,8 @@ class Pusher:
         from .team import remote_store
 
         team = remote_store()
-        if team is None:
-            return
+        if team is None or _failed_recently(team):
+            return  # jobs stay queued; the failure was already reported
         result = deliver(store, team)
         why = result.error or (result.failed[0][1] if result.failed else None)
         if why is not None:

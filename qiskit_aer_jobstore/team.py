@@ -54,6 +54,7 @@ class TeamStore:
         self.index: PostgresIndex = PostgresIndex(index_url)
         self.blobs: S3Blobs = S3Blobs(blobs_url)
         self.key_path = Path(key_path).expanduser() if key_path is not None else settings.key_file()
+        self.last_failure: float | None = None  # time.monotonic() of the last failed push
 
     def __repr__(self) -> str:
         from .index.postgres import redact_url

@@ -160,3 +160,49 @@ def test_four_machines_push_at_once(team_env, tmp_path, monkeypatch, backend):
     store = team.require_remote()
     for job in remote:
         assert store.load(job.job_id())["result"].get_counts()
+
+
+def test_an_outage_costs_one_warning_not_one_per_job(team_env, postgres_server, backend):
+    postgres_server.stop()
+    with pytest.warns(qaj.JobStoreWarning, match="stay queued") as caught:
+        ids = [run(backend).job_id() for _ in range(5)]
+        settle()
+    assert len(caught) == 1
+    postgres_server.start()
+    store = qaj.JobStore.default()
+    assert store.queued() == ids
+    assert store.push().pushed == ids
+
+
+EXITER = """
+import qiskit_aer_jobstore as q
+from qiskit import QuantumCircuit
+qc = QuantumCircuit(1)
+qc.measure_all()
+print(q.AerSimulator().run(qc, shots=8).job_id())
+"""
+
+
+def test_a_normal_exit_flushes_pending_pushes(team_env, backend):
+    out = subprocess.run([sys.executable, "-c", EXITER], check=True, capture_output=True, text=True)
+    job_id = out.stdout.strip()
+    assert "Warning" not in out.stderr
+    assert [j.job_id() for j in backend.remote_jobs()] == [job_id]
+    assert qaj.JobStore.default().queued() == []
+
+
+def test_manual_mode_only_queues(team_env, backend, monkeypatch):
+    monkeypatch.setenv("QISKIT_AER_PUSH_JOBS", "manual")
+    job = run(backend)
+    settle()
+    assert qaj.JobStore.default().queued() == [job.job_id()]
+    assert team.require_remote().count() == 0
+    assert qaj.JobStore.default().push().pushed == [job.job_id()]
+
+
+def test_a_bad_setting_never_costs_the_local_save(team_env, backend, monkeypatch):
+    monkeypatch.setenv("QISKIT_AER_PUSH_JOBS", "sometimes")
+    with pytest.warns(qaj.JobStoreWarning, match="saved locally but not queued"):
+        job = run(backend)
+        settle()
+    assert [j.job_id() for j in backend.local_jobs()] == [job.job_id()]
