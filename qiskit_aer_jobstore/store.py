@@ -307,9 +307,7 @@ class JobStore:
             self.index.outbox_add_all()
         result = deliver(self, team)
         if result.error is not None:
-            raise JobStoreUnavailableError(
-                f"{result.remaining} job(s) stay queued: {result.error}"
-            )
+            raise JobStoreUnavailableError(f"{result.remaining} job(s) stay queued: {result.error}")
         return result
 
     def queued(self) -> list[str]:

