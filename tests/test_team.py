@@ -107,11 +107,11 @@ def test_remote_filters_match_local_filters(team_env, backend, filters, expected
 
 
 def test_push_is_idempotent(team_env, backend):
-    monkeypatch_job = run(backend)
+    job = run(backend)
     settle()
     store = qaj.JobStore.default()
     again = store.push(all_jobs=True)
-    assert again.pushed == [] and again.unchanged == [monkeypatch_job.job_id()]
+    assert again.pushed == [] and again.unchanged == [job.job_id()]
     assert team.require_remote().count() == 1
 
 
@@ -214,3 +214,36 @@ def test_settings_conf_names_the_team_store(team_env, job_store_env, monkeypatch
         job = run(backend)
         settle()
     assert [j.job_id() for j in backend.remote_jobs()] == [job.job_id()]
+
+
+def test_two_machines_one_through_an_s3_outage_a_third_sees_all(
+    team_env, s3_server, backend, tmp_path, monkeypatch
+):
+    fresh_machine(tmp_path, monkeypatch, "machine-a")
+    live = {j.job_id(): j.result() for j in (run(backend, 2), run(backend, 3))}
+    settle()
+    machine_b = fresh_machine(tmp_path, monkeypatch, "machine-b")
+    s3_server.stop()
+    with pytest.warns(qaj.JobStoreWarning, match="stay queued"):
+        live.update({j.job_id(): j.result() for j in (run(backend, 4), run(backend, 5))})
+        settle()
+    s3_server.start()
+    assert len(machine_b.push().pushed) == 2
+    fresh_machine(tmp_path, monkeypatch, "machine-c")
+    for listing in (backend.remote_jobs(limit=None), backend.jobs(limit=None)):
+        assert sorted(j.job_id() for j in listing) == sorted(live)
+        for job in listing:
+            assert job.result().get_counts() == live[job.job_id()].get_counts()
+
+
+def test_jobs_lists_local_ones_when_the_team_index_is_down(team_env, postgres_server, backend):
+    job = run(backend)
+    settle()
+    postgres_server.stop()
+    try:
+        with pytest.warns(qaj.JobStoreWarning, match="Listing local jobs only"):
+            assert [j.job_id() for j in backend.jobs()] == [job.job_id()]
+        with pytest.raises(qaj.JobStoreUnavailableError, match="team index"):
+            backend.retrieve_job("not-here-anywhere")
+    finally:
+        postgres_server.start()
