@@ -247,3 +247,14 @@ def test_jobs_lists_local_ones_when_the_team_index_is_down(team_env, postgres_se
             backend.retrieve_job("not-here-anywhere")
     finally:
         postgres_server.start()
+
+
+def test_enable_gives_aer_backends_the_team_methods(team_env):
+    import qiskit_aer
+
+    qaj.enable()
+    plain = qiskit_aer.AerSimulator()
+    job = run(plain)
+    settle()
+    assert [j.job_id() for j in plain.remote_jobs()] == [job.job_id()]
+    assert [j.location for j in plain.jobs()] == ["both"]
