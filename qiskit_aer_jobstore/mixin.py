@@ -186,10 +186,15 @@ class StoreMethods:
         store = self.job_store
         try:
             return store.get(validate_job_id(job_id), backend=self)
-        except JobNotFoundError:
+        except JobNotFoundError as local_miss:
             if not settings.remote_configured():
                 raise
-        return store.pull(job_id, backend=self)
+            try:
+                return store.pull(job_id, backend=self)
+            except JobNotFoundError as remote_miss:
+                raise JobNotFoundError(f"{local_miss} Not in the team store either.") from (
+                    remote_miss
+                )
 
     def delete_job(self, job_id: str) -> bool:
         """Delete a stored job. False if there was none."""

@@ -258,3 +258,8 @@ def test_enable_gives_aer_backends_the_team_methods(team_env):
     settle()
     assert [j.job_id() for j in plain.remote_jobs()] == [job.job_id()]
     assert [j.location for j in plain.jobs()] == ["both"]
+
+
+def test_unknown_id_says_it_looked_in_both(team_env, backend):
+    with pytest.raises(qaj.JobNotFoundError, match="team store either"):
+        backend.retrieve_job("not-here-anywhere")
