@@ -206,3 +206,19 @@ def test_a_bad_setting_never_costs_the_local_save(team_env, backend, monkeypatch
         job = run(backend)
         settle()
     assert [j.job_id() for j in backend.local_jobs()] == [job.job_id()]
+
+
+def test_the_outbox_survives_reindex_and_an_index_upgrade(team_env, backend, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("QISKIT_AER_PUSH_JOBS", "manual")
+    job = run(backend)
+    store = qaj.JobStore.default()
+    store.reindex()
+    assert store.queued() == [job.job_id()]
+    store.index.close()
+    with sqlite3.connect(store.index.path) as conn:  # an index written by an older version
+        conn.execute("PRAGMA user_version=1")
+    assert store.queued() == [job.job_id()]
+    assert [j.job_id() for j in backend.local_jobs()] == [job.job_id()]
+    assert store.push().pushed == [job.job_id()]
