@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -41,13 +42,29 @@ def _wrong_credentials(s3_server, postgres_server, monkeypatch):
     return fix
 
 
+def _wrong_db_credentials(s3_server, postgres_server, monkeypatch):
+    from urllib.parse import urlsplit, urlunsplit
+
+    right = os.environ["QISKIT_AER_JOBS_REMOTE_INDEX"]
+    parts = urlsplit(right)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    wrong = parts._replace(netloc=f"aer_intruder:{WRONG_SECRET}@{host}")
+    monkeypatch.setenv("QISKIT_AER_JOBS_REMOTE_INDEX", urlunsplit(wrong))
+    return lambda: monkeypatch.setenv("QISKIT_AER_JOBS_REMOTE_INDEX", right)
+
+
 @pytest.mark.parametrize(
-    "fault",
-    [_kill_s3, _stop_db, _wrong_credentials],
-    ids=["s3_killed", "db_stopped", "wrong_credentials"],
+    ("fault", "why"),
+    [
+        (_kill_s3, "Cannot upload .* Could not connect"),
+        (_stop_db, "The team index .* cannot be used: connection"),
+        (_wrong_credentials, "SignatureDoesNotMatch"),
+        (_wrong_db_credentials, 'role "aer_intruder" does not exist'),
+    ],
+    ids=["s3_killed", "db_stopped", "wrong_s3_credentials", "wrong_db_credentials"],
 )
 def test_a_fault_keeps_the_job_local_and_queued_until_push(
-    fault, team_env, s3_server, postgres_server, backend, tmp_path, monkeypatch
+    fault, why, team_env, s3_server, postgres_server, backend, tmp_path, monkeypatch
 ):
     first = run(backend)  # pushed while all is well: it shows the team store was reachable
     settle()
@@ -57,12 +74,14 @@ def test_a_fault_keeps_the_job_local_and_queued_until_push(
     with pytest.warns(qaj.JobStoreWarning, match="stay queued") as caught:
         settle()
     assert len(caught) == 1
-    assert all(WRONG_SECRET not in str(w.message) for w in caught)
+    assert re.search(why, str(caught[0].message))
+    assert WRONG_SECRET not in str(caught[0].message)
     store = qaj.JobStore.default()
     assert store.queued() == [job.job_id()]
     assert backend.retrieve_job(job.job_id()).result().get_counts() == live.get_counts()
-    with pytest.raises(qaj.JobStoreUnavailableError, match="stay queued"):
+    with pytest.raises(qaj.JobStoreUnavailableError, match="stay queued") as error:
         store.push()
+    assert WRONG_SECRET not in str(error.value)
     repair()
     assert store.push().pushed == [job.job_id()]
     assert store.queued() == []

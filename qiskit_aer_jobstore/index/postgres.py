@@ -130,7 +130,7 @@ class PostgresIndex:
                         max_size=4,
                         open=True,
                         timeout=self.connect_timeout,
-                        kwargs={"connect_timeout": max(1, int(self.connect_timeout) - 1)},
+                        kwargs=self._connect_kwargs(),
                         check=psycopg_pool.ConnectionPool.check_connection,
                         name="qiskit-aer-jobstore",
                         num_workers=1,
@@ -144,16 +144,34 @@ class PostgresIndex:
         import psycopg_pool
 
         try:
-            pool = self._get_pool()
-            with pool.connection() as conn:
-                if not self._ready:
+            if not self._ready:
+                # first use (or after a failure): a direct connection, whose error says why
+                # (the pool's would only say it timed out), then the schema check
+                with psycopg.connect(self.url, **self._connect_kwargs()) as conn:
                     self._migrate(conn)
+            with self._get_pool().connection() as conn:
                 with conn.transaction():
                     return fn(conn, *args)
         except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as exc:
             if isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout)):
+                self._ready = False
                 self._discard_pool(0)  # else its backoff would delay the server's comeback
+            if isinstance(exc, psycopg_pool.PoolTimeout):
+                exc = self._why_not(exc)
             raise self._unavailable(exc) from None
+
+    def _why_not(self, timeout: BaseException) -> BaseException:
+        """The pool only says it timed out: one direct connection says why."""
+        import psycopg
+
+        try:
+            psycopg.connect(self.url, **self._connect_kwargs()).close()
+        except psycopg.Error as exc:
+            return exc
+        return timeout
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {"connect_timeout": max(1, int(self.connect_timeout) - 1)}
 
     def _discard_pool(self, timeout: float = 1.0) -> None:
         with self._lock:
