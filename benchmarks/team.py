@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -139,6 +140,7 @@ def main() -> None:
         store.close()
         if server is not None:
             server.cleanup()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
