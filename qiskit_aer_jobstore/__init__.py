@@ -29,8 +29,10 @@ from .exceptions import (  # noqa: E402
 from .index import JobFilter  # noqa: E402
 from .job import StoredAerJob  # noqa: E402
 from .mixin import JobStoreMixin  # noqa: E402
+from .push import PushResult  # noqa: E402
 from .record import JobRecord  # noqa: E402
 from .store import JobStore  # noqa: E402
+from .team import TeamStore  # noqa: E402
 from .writer import JobStoreWarning  # noqa: E402
 
 __all__ = [
@@ -48,9 +50,11 @@ __all__ = [
     "JobStoreSettingsError",
     "JobStoreUnavailableError",
     "JobStoreWarning",
+    "PushResult",
     "QasmSimulator",
     "StatevectorSimulator",
     "StoredAerJob",
+    "TeamStore",
     "UnitarySimulator",
     "disable",
     "enable",

@@ -42,7 +42,7 @@ class UnitarySimulator(JobStoreMixin, qiskit_aer.UnitarySimulator):
 _MISSING = object()
 _saved: dict[str, Any] = {}
 _graft_lock = threading.Lock()
-_STORE_ATTRS = ("job_store", "local_jobs", "jobs", "retrieve_job", "delete_job",
+_STORE_ATTRS = ("job_store", "local_jobs", "remote_jobs", "jobs", "retrieve_job", "delete_job",
                 "_jobstore_save_jobs")
 
 

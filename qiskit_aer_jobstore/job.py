@@ -34,6 +34,7 @@ class StoredAerJob(JobV1):
         self._size = size
         self._trust = trusted
         self._payload: dict[str, Any] | None = None
+        self.location = "local"  # "local", "remote" (team store) or "both"
 
     @classmethod
     def from_row(cls, row: dict[str, Any], store: JobStore, backend: Any = None,

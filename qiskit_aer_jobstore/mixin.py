@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import lifecycle, settings
-from .exceptions import JobStoreError
+from .exceptions import JobNotFoundError, JobStoreError
 from .record import JobRecord, utcnow
 from .reproduce import backend_setup
 from .store import JobStore, validate_job_id
@@ -226,15 +226,34 @@ class StoreMethods:
             backend=self, limit=limit, skip=skip, descending=descending, **filters
         )
 
+    def remote_jobs(self, limit: int | None = 10, skip: int = 0, descending: bool = True,
+                    **filters: Any) -> list:
+        """Jobs in the team store (PostgreSQL + S3), from any backend, newest first; same
+        arguments as ``local_jobs``. Their ``location`` is ``"remote"``.
+
+        Raises:
+            JobStoreSettingsError: no team store is configured.
+            JobStoreUnavailableError: the team store cannot be reached.
+        """
+        from .team import require_remote
+
+        return require_remote().list(
+            backend=self, limit=limit, skip=skip, descending=descending, **filters
+        )
+
     def jobs(self, limit: int | None = 10, skip: int = 0, descending: bool = True,
              **filters: Any) -> list:
-        """This backend's stored jobs, newest first (``local_jobs`` filtered by
-        ``backend_name=self.name`` unless another ``backend_name`` is given)."""
+        """This backend's stored jobs, local and (with a team store) remote, newest first, each
+        once (``backend_name=self.name`` unless another ``backend_name`` is given).
+        ``StoredAerJob.location`` says where each is: ``"local"``, ``"remote"`` or ``"both"``."""
+        from .team import jobs_everywhere
+
         filters.setdefault("backend_name", self.name)
-        return self.local_jobs(limit=limit, skip=skip, descending=descending, **filters)
+        return jobs_everywhere(self.job_store, self, limit, skip, descending, **filters)
 
     def retrieve_job(self, job_id: str, trusted: bool = True):
-        """The stored job ``job_id`` as a ``StoredAerJob``.
+        """The stored job ``job_id`` as a ``StoredAerJob``: from the local store, else from the
+        team store (downloaded, verified, and kept in the local store).
 
         Args:
             job_id: the job's id.
@@ -245,7 +264,18 @@ class StoreMethods:
             JobNotFoundError: no such job in the store (the message says where it looked).
             InvalidJobIdError: ``job_id`` is not a well-formed id.
         """
-        return self.job_store.get(validate_job_id(job_id), backend=self, trusted=trusted)
+        store = self.job_store
+        try:
+            return store.get(validate_job_id(job_id), backend=self, trusted=trusted)
+        except JobNotFoundError as local_miss:
+            if not settings.remote_configured():
+                raise
+            try:
+                return store.pull(job_id, backend=self, trusted=trusted)
+            except JobNotFoundError as remote_miss:
+                raise JobNotFoundError(f"{local_miss} Not in the team store either.") from (
+                    remote_miss
+                )
 
     def delete_job(self, job_id: str) -> bool:
         """Delete a stored job. False if there was none."""

@@ -10,7 +10,13 @@ Qiskit's ``settings.conf`` (``~/.qiskit/settings.conf``, or the file named by
 - durability: ``QISKIT_AER_JOBS_DURABILITY`` / ``durability``, ``full`` or ``normal``, default
   ``full``;
 - store size cap: ``QISKIT_AER_MAX_STORE_BYTES`` / ``max_store_bytes``, default ``2GiB``;
-- job size cap: ``QISKIT_AER_MAX_JOB_BYTES`` / ``max_job_bytes``, default ``256MiB``.
+- job size cap: ``QISKIT_AER_MAX_JOB_BYTES`` / ``max_job_bytes``, default ``256MiB``;
+- team index: ``QISKIT_AER_JOBS_REMOTE_INDEX`` / ``remote_index``, a ``postgresql://`` URL,
+  default none;
+- team archives: ``QISKIT_AER_JOBS_REMOTE_BLOBS`` / ``remote_blobs``, ``s3://bucket/prefix``,
+  default none;
+- pushing to the team store: ``QISKIT_AER_PUSH_JOBS`` / ``push_jobs``, ``auto`` or ``manual``,
+  default ``auto``.
 """
 
 from __future__ import annotations
@@ -166,6 +172,37 @@ def max_job_bytes() -> int:
     """Cap on one job's archive; a bigger job keeps manifest and circuits only (0: no cap)."""
     value, where = _lookup("QISKIT_AER_MAX_JOB_BYTES", "max_job_bytes")
     return 256 * 1024**2 if value is None else parse_size(value, where)
+
+
+PUSH_MODES = ("auto", "manual")
+
+
+def remote_index() -> str | None:
+    """The team store's PostgreSQL URL (``postgresql://user:password@host/db``), or None."""
+    return _lookup("QISKIT_AER_JOBS_REMOTE_INDEX", "remote_index")[0]
+
+
+def remote_blobs() -> str | None:
+    """Where the team store keeps archives (``s3://bucket/prefix``), or None."""
+    return _lookup("QISKIT_AER_JOBS_REMOTE_BLOBS", "remote_blobs")[0]
+
+
+def remote_configured() -> bool:
+    """Whether a team store is configured (both its index and its archives)."""
+    return remote_index() is not None and remote_blobs() is not None
+
+
+def push_jobs() -> str:
+    """``auto``: every saved job is also pushed to the team store in the background;
+    ``manual``: jobs are queued and go out on ``JobStore().push()``."""
+    value, where = _lookup("QISKIT_AER_PUSH_JOBS", "push_jobs")
+    if value is None:
+        return "auto"
+    if value.lower() not in PUSH_MODES:
+        raise JobStoreSettingsError(
+            f"Invalid value {value!r} for {where}: use one of {', '.join(PUSH_MODES)}."
+        )
+    return value.lower()
 
 
 @dataclass(frozen=True)

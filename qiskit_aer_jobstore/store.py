@@ -12,10 +12,17 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import lifecycle, retention, settings, signing
-from .archive import JOB_ID_RE, ArchiveReader, archive_name, rewrite_archive, write_archive
+from .archive import (
+    JOB_ID_RE,
+    ArchiveReader,
+    archive_name,
+    read_manifest_bytes,
+    rewrite_archive,
+    write_archive,
+)
 from .blobs import FolderBlobs
 from .cluster.journal import delete_pieces
 from .exceptions import (
@@ -32,6 +39,7 @@ from .writer import WRITER, JobStoreWarning
 
 if TYPE_CHECKING:
     from .job import StoredAerJob
+    from .push import PushResult
 
 INDEX_FILE = "index.sqlite"
 _defaults: dict[tuple[str, str], JobStore] = {}
@@ -106,17 +114,24 @@ class JobStore:
         name = archive_name(record.creation_date, record.job_id)
         members = record.members()  # first: it adds the portable entry to the manifest
         manifest, members = retention.cap_job(record, record.manifest(), members)
-        return self._put_archive(name, manifest, members)
+        written = self._put_archive(name, manifest, members)
+        if not record.manifest_only:
+            from . import push
+
+            push.queue(self, record.job_id, name)  # no-op without a team store
+        return written
 
     def _put_archive(self, name: str, manifest: dict[str, Any],
                      members: dict[str, bytes]) -> dict[str, Any]:
         key = self.key
+        return self._commit(name, lambda handle: write_archive(handle, manifest, members, key))
+
+    def _commit(self, name: str, write: Callable[[BinaryIO], dict[str, Any]]) -> dict[str, Any]:
+        """Put an archive (``write`` writes it and returns its manifest), then its index row."""
         index = self.index
         before = self.blobs.version()
         written: dict[str, Any] = {}
-        size = self.blobs.put(
-            name, lambda handle: written.update(write_archive(handle, manifest, members, key))
-        )
+        size = self.blobs.put(name, lambda handle: written.update(write(handle)))
         after = self.blobs.version()
         row = row_from_manifest(written, name, size, None)
         try:
@@ -464,3 +479,57 @@ class JobStore:
         """Bytes used by the archives of the store."""
         self.refresh()
         return self.index.total_size()
+
+    # -- the team store ----------------------------------------------------------------
+    def push(self, all_jobs: bool = False) -> PushResult:
+        """Deliver the jobs queued for the team store (those whose automatic push failed, or
+        all saved jobs with ``push_jobs = manual``).
+
+        Args:
+            all_jobs: queue every local job first (after a lost outbox; jobs the team store
+                already has are not uploaded again).
+
+        Returns:
+            PushResult: what was pushed and what stays queued.
+
+        Raises:
+            JobStoreSettingsError: no team store is configured.
+            JobStoreUnavailableError: the team store cannot be reached (jobs stay queued).
+        """
+        from .push import deliver
+        from .team import require_remote
+
+        team = require_remote()
+        self.refresh()
+        if all_jobs:
+            self.index.outbox_add_all()
+        result = deliver(self, team)
+        if result.error is not None:
+            raise JobStoreUnavailableError(f"{result.remaining} job(s) stay queued: {result.error}")
+        return result
+
+    def queued(self) -> list[str]:
+        """Ids of the jobs waiting to be pushed to the team store, oldest first."""
+        self.flush()
+        return [job_id for job_id, _, _ in self.index.outbox()]
+
+    def pull(self, job_id: str, backend: Any = None, trusted: bool = True) -> StoredAerJob:
+        """Copy a job from the team store into this store (downloaded and verified first).
+
+        Raises:
+            JobNotFoundError: the team store has no such job.
+            JobStoreIntegrityError: the downloaded archive does not verify.
+        """
+        from .team import require_remote
+
+        name, data = require_remote().fetch(validate_job_id(job_id))
+        manifest = read_manifest_bytes(data, name)
+
+        def write(handle: BinaryIO) -> dict[str, Any]:
+            handle.write(data)
+            return manifest
+
+        self._commit(name, write)
+        job = self.get(job_id, backend, trusted=trusted)
+        job.location = "both"
+        return job

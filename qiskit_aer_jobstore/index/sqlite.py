@@ -17,7 +17,7 @@ from typing import Any
 from ..exceptions import JobStoreUnavailableError
 from .query import COLUMNS, JobFilter
 
-SCHEMA_VERSION = 2  # 2: paging indexes end with job_id
+SCHEMA_VERSION = 3  # 2: paging indexes end with job_id; 3: the push outbox
 BUSY_TIMEOUT_S = 30.0
 
 SCHEMA = """
@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS job_circuits (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS job_circuits_job ON job_circuits (job_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS outbox (
+    job_id TEXT PRIMARY KEY,
+    archive TEXT NOT NULL,
+    queued REAL NOT NULL
+);
 """
 
 
@@ -136,7 +141,8 @@ class SQLiteIndex:
                 conn.execute("BEGIN IMMEDIATE")
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version != SCHEMA_VERSION:
-                    # older or unknown schema: drop the cache, the store rebuilds it
+                    # older or unknown schema: drop the cache, the store rebuilds it (the
+                    # outbox is no cache: it is kept)
                     for table in ("job_tags", "job_circuits", "jobs", "meta"):
                         conn.execute(f"DROP TABLE IF EXISTS {table}")
                     for statement in SCHEMA.split(";"):
@@ -349,3 +355,47 @@ class SQLiteIndex:
         """Rows oldest first with the fields retention needs."""
         sql = "SELECT job_id, archive, created, size FROM jobs ORDER BY created ASC, job_id ASC"
         return self._rows(sql + " LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset])
+
+    # -- the outbox: jobs waiting to be pushed to the team store (not a cache: kept on
+    # schema rebuilds, not tied to rows, so reindex() leaves it alone) ------------------
+    def outbox_add(self, job_id: str, archive: str) -> None:
+        import time
+
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO outbox (job_id, archive, queued) VALUES (?, ?, ?) ON CONFLICT(job_id) "
+                "DO UPDATE SET archive = excluded.archive, queued = excluded.queued",
+                (job_id, archive, time.time()),
+            )
+        )
+
+    def outbox_add_all(self) -> int:
+        """Queue every job of the index (after an outbox was lost)."""
+        import time
+
+        return self._run(
+            lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO outbox (job_id, archive, queued) "
+                "SELECT job_id, archive, ? FROM jobs",
+                (time.time(),),
+            ).rowcount
+        )
+
+    def outbox(self) -> list[tuple[str, str, float]]:
+        """Queued ``(job_id, archive, queued)``, oldest first."""
+        return self._run(
+            lambda conn: conn.execute(
+                "SELECT job_id, archive, queued FROM outbox ORDER BY queued, job_id"
+            ).fetchall()
+        )
+
+    def outbox_done(self, job_id: str, queued: float) -> None:
+        """Take a job out of the outbox, unless it was queued again since ``queued``."""
+        self._run(
+            lambda conn: conn.execute(
+                "DELETE FROM outbox WHERE job_id = ? AND queued = ?", (job_id, queued)
+            )
+        )
+
+    def outbox_count(self) -> int:
+        return self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
