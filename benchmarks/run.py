@@ -375,13 +375,13 @@ def report(small: dict, big: dict, many: dict, naive: dict, total: int, seed_s: 
         for name, (size, c) in big["members"].items()
     )
     lines = [
-        "# Benchmarks",
+        "## The local store (`benchmarks/run.py`)",
         "",
         f"Measured {when} by `python benchmarks/run.py` on: {machine()}.",
         "Durability `full` (every archive fsynced) unless said. One run, all rows side by side;",
         "the machine is shared, so expect a few percent of noise between runs.",
         "",
-        "## (a) Save overhead: 5-qubit GHZ, 1024 shots",
+        "### (a) Save overhead: 5-qubit GHZ, 1024 shots",
         "",
         f"Median over 3 x {small['n']} interleaved runs (order rotated) of "
         "`backend.run(qc, shots=1024).result()`; the store saves every job in the background "
@@ -408,7 +408,7 @@ def report(small: dict, big: dict, many: dict, naive: dict, total: int, seed_s: 
         "writer's Python work (pickle, zip, JSON: ~1 ms a job) holds the GIL, the "
         "fsyncs and hashing do not; the latency row shows what that contention costs.",
         "",
-        "## (b) 22-qubit `save_statevector` job (64 MiB of amplitudes)",
+        "### (b) 22-qubit `save_statevector` job (64 MiB of amplitudes)",
         "",
         f"Median of {big['n']} runs of a 22-qubit, 4-layer rx/cx circuit; wall time of "
         "`run().result()`, for the store including `flush()` (the archive written and fsynced).",
@@ -428,7 +428,7 @@ def report(small: dict, big: dict, many: dict, naive: dict, total: int, seed_s: 
         "SHA-256, CRC-32, write, fsync): compare the naive pickle-and-fsync row. The target "
         "holds only for jobs that simulate for several times longer than the write takes.",
         "",
-        f"## (c) A store of {many['count']:,} jobs",
+        f"### (c) A store of {many['count']:,} jobs",
         "",
         f"Seeded with real archives (a 5-qubit GHZ result each, tags from 20, spread over a "
         f"year; {many['size'] / 1024**2:.0f} MiB on disk)"
@@ -472,7 +472,7 @@ def report(small: dict, big: dict, many: dict, naive: dict, total: int, seed_s: 
     ):
         if many[key] >= limit:
             missed.append(f"(c) {label} {ms(many[key])} >= {ms(limit)}")
-    lines += ["", "## Targets missed", ""]
+    lines += ["", "### Targets missed", ""]
     lines += [f"- {m}" for m in missed] or ["None in this run."]
     return "\n".join(lines) + "\n"
 
@@ -511,8 +511,23 @@ def main() -> None:
         if args.store is None:
             shutil.rmtree(folder, ignore_errors=True)
     text = report(small, big, many, naive, args.jobs, seed_s)
-    args.out.write_text(text)
+    write_section(args.out, text)
     print(text)
+
+
+BEGIN, END = "<!-- benchmarks/run.py: begin -->", "<!-- benchmarks/run.py: end -->"
+
+
+def write_section(out: Path, text: str) -> None:
+    """Replace this script's part of BENCHMARKS.md, keeping the other benchmarks' sections."""
+    old = out.read_text() if out.exists() else "# Benchmarks\n\n"
+    block = f"{BEGIN}\n{text.rstrip()}\n{END}"
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + block + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip() + "\n\n" + block + "\n"
+    out.write_text(new)
 
 
 if __name__ == "__main__":
