@@ -181,10 +181,11 @@ def experiment_counts(job: StoredAerJob) -> list[tuple[str, dict[str, int]]]:
         for i, experiment in enumerate(getattr(result, "results", [])):
             head = getattr(experiment, "header", None) or {}
             name = head.get("name") if isinstance(head, dict) else getattr(head, "name", None)
-            try:
-                counts = result.get_counts(i)
-            except Exception:  # an experiment without measurements has no counts
-                continue
+            data = getattr(experiment, "data", None)
+            slots = head.get("memory_slots") if isinstance(head, dict) else None
+            if getattr(data, "counts", None) is None or slots == 0:
+                continue  # nothing was measured (get_counts would invent {"0": shots})
+            counts = result.get_counts(i)
             found.append((name or f"experiment {i}", dict(counts)))
         return found
     for i, pub_result in enumerate(result if isinstance(result, Iterable) else []):
