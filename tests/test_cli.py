@@ -40,12 +40,23 @@ def fill(store: qaj.JobStore, backend: qaj.AerSimulator) -> dict[str, str]:
     store.flush()
     old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
     store.save(
-        qaj.JobRecord(job_id="old-job", backend_name="other_sim", circuits=[ghz(2)],
-                      creation_date=old, job_tags=["old"])
+        qaj.JobRecord(
+            job_id="old-job",
+            backend_name="other_sim",
+            circuits=[ghz(2)],
+            creation_date=old,
+            job_tags=["old"],
+        )
     )
     store.save(
-        qaj.JobRecord(job_id="failed-job", backend_name="aer_simulator", circuits=[ghz(2)],
-                      status="ERROR", error="AerError: out of memory", job_name="bad")
+        qaj.JobRecord(
+            job_id="failed-job",
+            backend_name="aer_simulator",
+            circuits=[ghz(2)],
+            status="ERROR",
+            error="AerError: out of memory",
+            job_name="bad",
+        )
     )
     ids.update(old="old-job", failed="failed-job")
     return ids
@@ -170,8 +181,8 @@ def test_show_json(ids, store):
     assert data["run_options"]["shots"] == 64 and data["run_options"]["seed_simulator"] == 7
     assert len(data["circuits"]) == 2 and "┤ H ├" in data["circuits"][0]
     assert data["counts"] == {
-        name: counts for name, counts in zip(["ghz3", "ghz4"], store.get(ids["pair"]).result()
-                                             .get_counts())
+        name: counts
+        for name, counts in zip(["ghz3", "ghz4"], store.get(ids["pair"]).result().get_counts())
     }
     assert data["error"] is None
     assert "shots" not in data["backend_options"]  # only options changed from the defaults
@@ -202,8 +213,11 @@ def test_plot_writes_a_png(ids, tmp_path):
         assert path.read_bytes()[:8] == PNG_SIGNATURE
         image = imread(path)
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
-    data = json.loads(run("plot", "--json", ids["pair"], "-o", str(tmp_path / "one.png"),
-                          "--experiment", "1").stdout)
+    data = json.loads(
+        run(
+            "plot", "--json", ids["pair"], "-o", str(tmp_path / "one.png"), "--experiment", "1"
+        ).stdout
+    )
     assert data == {"job_id": ids["pair"], "path": str(tmp_path / "one.png")}
 
 
@@ -277,11 +291,18 @@ def test_a_real_process_lists_json(ids):
     # python -m runs the module the aer-jobs console script points at
     out = subprocess.run(
         [sys.executable, "-m", "qiskit_aer_jobstore.cli", "list", "--json", "--limit", "0"],
-        capture_output=True, text=True, check=True, env=os.environ.copy(), timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+        timeout=120,
     ).stdout
     assert [row["job_id"] for row in json.loads(out)] == listed()
     failed = subprocess.run(
         [sys.executable, "-m", "qiskit_aer_jobstore.cli", "show", "missing-job"],
-        capture_output=True, text=True, env=os.environ.copy(), timeout=120,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
     )
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1
