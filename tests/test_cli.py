@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from qiskit import QuantumCircuit
 
 import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore import settings
 from qiskit_aer_jobstore.cli import cli
 
 from .conftest import ghz
@@ -306,3 +307,26 @@ def test_a_real_process_lists_json(ids):
         timeout=120,
     )
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30d", 30 * 86400),
+        ("12h", 43200),
+        ("2w", 14 * 86400),
+        ("90m", 5400),
+        ("45", 45),
+        (" 1.5 H ", 5400),
+        (dt.timedelta(hours=1), 3600),
+        (7, 7),
+    ],
+)
+def test_durations_parse(text, seconds):
+    assert settings.parse_duration(text, "--older-than").total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "7x", "-3d", "d", -1])
+def test_bad_durations_say_what_to_give(text):
+    with pytest.raises(qaj.JobStoreSettingsError, match="--older-than"):
+        settings.parse_duration(text, "--older-than")
