@@ -420,20 +420,23 @@ class JobStore:
         delete_pieces(self, job_id)
         return True
 
-    def check(self, fix: bool = False) -> list[tuple[str, str]]:
+    def check(
+        self, fix: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> list[tuple[str, str]]:
         """Look for problems: archives that do not open or verify, temp files left by killed
         writers, index rows whose archive is gone. Nothing is unpickled.
 
         Args:
             fix: also remove the stale temp files and bring the index in line with the folder
                 (damaged archives are reported, never deleted).
+            progress: called with ``(archives checked, archives in all)`` after each archive.
 
         Returns:
             ``(file name, reason)`` for each problem found; empty if the store is healthy.
         """
         from .health import check
 
-        return check(self, fix=fix)
+        return check(self, fix=fix, progress=progress)
 
     def update_manifest(self, job_id: str, **changes: Any) -> dict[str, Any]:
         """Change manifest fields of a stored job (its name, tags): the archive is rewritten

@@ -330,3 +330,87 @@ def test_durations_parse(text, seconds):
 def test_bad_durations_say_what_to_give(text):
     with pytest.raises(qaj.JobStoreSettingsError, match="--older-than"):
         settings.parse_duration(text, "--older-than")
+
+
+def test_prune(ids, store):
+    result = run("prune", "--keep-last", "2", "--dry-run", "--json")
+    assert json.loads(result.stdout) == {
+        "deleted": [ids["old"], ids["bell"], ids["pair"]],
+        "dry_run": True,
+    }
+    assert store.count() == 5
+    result = run("prune", "--older-than", "30d")
+    assert f"Deleted {ids['old']}" in result.stdout and "Deleted 1 job;" in result.stdout
+    assert ids["old"] not in listed()
+    data = json.loads(run("prune", "--max-size", "1", "--json").stdout)
+    assert len(data["deleted"]) == 4 and store.count() == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("--older-than", "soon"), ("--max-size", "lots"), ("--keep-last", "-1")],
+)
+def test_prune_bad_usage(ids, store, args):
+    result = run("prune", *args, code=2)
+    assert result.stderr.count("\n") == 1 and store.count() == 5
+
+
+def test_export_then_import_into_another_store(ids, store, tmp_path):
+    path = tmp_path / "bell.zip"
+    assert run("export", ids["bell"], "-o", str(path)).stdout.startswith(f"Exported {ids['bell']}")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    exported = json.loads(run("export", "--json", ids["bell"], "-o", str(folder)).stdout)["path"]
+    assert os.path.dirname(exported) == str(folder)
+    assert open(exported, "rb").read() == path.read_bytes()
+    other = tmp_path / "other"
+    other.mkdir()
+    data = json.loads(run("--store", str(other), "import", "--json", str(path)).stdout)
+    assert data["job_id"] == ids["bell"] and data["path"].startswith(str(other))
+    assert [
+        row["job_id"] for row in json.loads(run("--store", str(other), "list", "--json").stdout)
+    ] == [ids["bell"]]
+    assert (
+        json.loads(run("--store", str(other), "show", "--json", ids["bell"]).stdout)["counts"]
+        == json.loads(run("show", "--json", ids["bell"]).stdout)["counts"]
+    )
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_import_from_someone_else(ids, tmp_path, trust):
+    path = tmp_path / "bell.zip"
+    run("export", ids["bell"], "-o", str(path))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    env = {"QISKIT_AER_JOBS_DIR": str(theirs), "QISKIT_AER_JOBS_KEY": str(tmp_path / "their.key")}
+    args = ["import", str(path)] + (["--trust"] if trust else [])
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.stderr
+    shown = CliRunner().invoke(cli, ["show", "--json", ids["bell"]], env=env)
+    assert shown.exit_code == 0, shown.stderr
+    assert sum(json.loads(shown.stdout)["counts"]["bell"].values()) == 200
+
+
+def test_import_refuses_what_is_not_an_archive(store, tmp_path):
+    assert run("import", str(tmp_path / "missing.zip"), code=2).stderr.count("\n") == 1
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip at all")
+    result = run("import", str(junk), code=1)
+    assert "not a readable job archive" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_check(ids, store):
+    assert run("check").stdout == f"No problems in {store.path}\n"
+    assert json.loads(run("check", "--json").stdout) == {"problems": [], "fixed": False}
+    broken = "20200101T000000000000Z_broken.zip"
+    (store.path / broken).write_bytes(b"not a zip")
+    result = run("check", code=1)
+    assert result.stdout.startswith(f"{broken}: ") and "1 problem(s)" in result.stderr
+    data = json.loads(run("check", "--json", code=1).stdout)
+    assert [p["archive"] for p in data["problems"]] == [broken]
+
+
+def test_check_reports_progress(ids, store):
+    seen = []
+    assert store.check(progress=lambda done, total: seen.append((done, total))) == []
+    assert seen == [(i, 5) for i in range(1, 6)]
