@@ -90,3 +90,18 @@ def test_changed_backend_options(store):
     job.result()
     changed = changed_backend_options(store.get(job.job_id()))
     assert changed == {"method": "statevector", "precision": "single"}
+
+
+def test_counts_and_plot_of_a_sampler_job(store, tmp_path):
+    from qiskit_aer_jobstore.notebook import plot_counts
+    from qiskit_aer_jobstore.primitives import SamplerV2
+
+    job = SamplerV2(seed=7).run([ghz(2), ghz(3)], shots=50)
+    job.result()
+    stored = store.get(job.job_id())
+    found = experiment_counts(stored)
+    assert [name for name, _ in found] == ["pub 0: meas", "pub 1: meas"]
+    assert [sum(counts.values()) for _, counts in found] == [50, 50]
+    assert set(found[1][1]) <= {"000", "111"}
+    path = plot_counts(stored, tmp_path / "sampler.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
