@@ -414,3 +414,15 @@ def test_check_reports_progress(ids, store):
     seen = []
     assert store.check(progress=lambda done, total: seen.append((done, total))) == []
     assert seen == [(i, 5) for i in range(1, 6)]
+
+
+def test_rerun_gives_the_same_counts(ids, store):
+    data = json.loads(run("rerun", "--json", ids["pair"]).stdout)
+    assert data["job_id"] == ids["pair"] and data["status"] == "DONE"
+    new = store.get(data["rerun_job_id"])
+    assert new.result().get_counts() == store.get(ids["pair"]).result().get_counts()
+    result = run("rerun", "--shots", "10", ids["bell"])
+    new_id = result.stdout.split(" as ")[1].split()[0]
+    assert result.stdout == f"Reran {ids['bell']} as {new_id} (DONE)\n"
+    assert store.get(new_id).manifest["shots"] == 10
+    assert run("rerun", "missing-job", code=1).stderr.count("\n") == 1

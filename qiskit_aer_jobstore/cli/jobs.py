@@ -1,4 +1,4 @@
-"""``aer-jobs`` commands that look at jobs: list, show, plot."""
+"""``aer-jobs`` commands that look at jobs: list, show, plot, rerun."""
 
 from __future__ import annotations
 
@@ -166,3 +166,22 @@ def plot(job_id: str, output: Path, experiment: int | None, as_json: bool) -> No
         echo_json({"job_id": job_id, "path": str(path)})
     else:
         click.echo(f"Saved the counts of {job_id} to {path}")
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--shots", type=click.IntRange(min=1), help="Run with this many shots instead.")
+@json_option
+def rerun(job_id: str, shots: int | None, as_json: bool) -> None:
+    """Run a stored job's circuits again, as they ran (same options, noise and seed).
+
+    The new job is saved to the store the settings name, like any other job.
+    """
+    store = open_store()
+    new = store.get(checked_ids((job_id,))[0]).rerun(**({"shots": shots} if shots else {}))
+    new.result()
+    store.flush()
+    if as_json:
+        echo_json({"job_id": job_id, "rerun_job_id": new.job_id(), "status": new.status().name})
+    else:
+        click.echo(f"Reran {job_id} as {new.job_id()} ({new.status().name})")
