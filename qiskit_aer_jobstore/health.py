@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .archive import ArchiveReader, job_id_from_name
@@ -25,14 +26,22 @@ STALE_TEMP_S = 3600.0
 _TEMP_RE = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-[0-9a-f]+" + re.escape(TEMP_SUFFIX) + r"\Z")
 
 
-def check(store: JobStore, fix: bool = False) -> list[tuple[str, str]]:
+def check(
+    store: JobStore, fix: bool = False, progress: Callable[[int, int], None] | None = None
+) -> list[tuple[str, str]]:
     """See :meth:`JobStore.check`."""
     store.flush()
     store.blobs.ensure()
     key = store.key
     indexed = store.index.archives()
     names = sorted(store.blobs.names())
-    problems = [(name, why) for name in names if (why := archive_problem(store, name, key))]
+    problems = []
+    for done, name in enumerate(names, 1):
+        why = archive_problem(store, name, key)
+        if why:
+            problems.append((name, why))
+        if progress is not None:
+            progress(done, len(names))
     temps = stale_temp_files(store)
     problems += temps
     on_disk = set(names)

@@ -106,6 +106,16 @@ class StoredAerJob(JobV1):
     def archive_path(self) -> str | None:
         return str(self._store.blobs.path(self._archive)) if self._archive else None
 
+    @property
+    def size(self) -> int | None:
+        """Bytes of the job's archive in the store."""
+        return self._size
+
+    def _repr_html_(self) -> str:
+        from .notebook import job_card_html
+
+        return job_card_html(self)
+
     def status(self) -> JobStatus:
         """The job's status as stored: ``QUEUED`` or ``RUNNING`` while it runs, then ``DONE``,
         ``ERROR`` or ``CANCELLED``. A job whose process died before it ended is ``ERROR``."""

@@ -22,6 +22,7 @@ Qiskit's ``settings.conf`` (``~/.qiskit/settings.conf``, or the file named by
 from __future__ import annotations
 
 import configparser
+import datetime as _dt
 import os
 import re
 from dataclasses import dataclass
@@ -128,6 +129,28 @@ def parse_size(value: str | int, where: str) -> int:
             "(KB, MB, GB, KiB, MiB, GiB), e.g. 2GiB or 500MB."
         )
     return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: str | int | float | _dt.timedelta, where: str) -> _dt.timedelta:
+    """Parse a duration such as ``30d``, ``12h``, ``2w``, ``90m``, ``45s`` or seconds."""
+    if isinstance(value, _dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(value).lower())
+        if not match:
+            raise JobStoreSettingsError(
+                f"Invalid duration {value!r} for {where}: use a number with a unit s, m, h, d or "
+                "w, e.g. 30d, 12h or 2w."
+            )
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+    if seconds < 0:
+        raise JobStoreSettingsError(f"Invalid duration {value!r} for {where}: it must be >= 0.")
+    return _dt.timedelta(seconds=seconds)
 
 
 def save_jobs_default() -> bool:

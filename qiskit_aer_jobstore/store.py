@@ -34,6 +34,7 @@ from .exceptions import (
 )
 from .index import JobFilter, SQLiteIndex, row_from_manifest
 from .index.query import circuit_names_of, tags_of
+from .notebook import JobList
 from .record import JobRecord
 from .writer import WRITER, JobStoreWarning
 
@@ -340,14 +341,28 @@ class JobStore:
 
         return StoredAerJob.from_row(self._row(job_id), self, backend, trusted=trusted)
 
-    def list(self, backend: Any = None, **filters: Any) -> list[StoredAerJob]:
+    def list(self, backend: Any = None, **filters: Any) -> JobList:
         """Stored jobs matching ``filters`` (see :class:`~.index.JobFilter`), newest first.
-        Built from the index alone: no archive is opened."""
+        Built from the index alone: no archive is opened. The list shows as a table in Jupyter."""
         from .job import StoredAerJob
 
         flt = JobFilter.from_kwargs(**filters)
         self.refresh()
-        return [StoredAerJob.from_row(row, self, backend) for row in self.index.query(flt)]
+        return JobList(StoredAerJob.from_row(row, self, backend) for row in self.index.query(flt))
+
+    def to_dataframe(self, **filters: Any) -> Any:
+        """Stored jobs matching ``filters`` (all of them unless ``limit`` is given) as a pandas
+        DataFrame indexed by job id (needs the ``pandas`` extra)."""
+        filters.setdefault("limit", None)
+        return self.list(**filters).to_dataframe()
+
+    def usage(self, **filters: Any) -> list[dict[str, Any]]:
+        """Disk use by backend and month: ``{"backend_name", "month" ("YYYY-MM", UTC), "jobs",
+        "bytes"}`` per group, for the jobs ``filters`` select (paging filters are ignored)."""
+        filters.pop("limit", None)
+        filters.pop("skip", None)
+        self.refresh()
+        return self.index.usage(JobFilter(**filters))
 
     def count(self, **filters: Any) -> int:
         filters.pop("limit", None)
@@ -405,20 +420,23 @@ class JobStore:
         delete_pieces(self, job_id)
         return True
 
-    def check(self, fix: bool = False) -> list[tuple[str, str]]:
+    def check(
+        self, fix: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> list[tuple[str, str]]:
         """Look for problems: archives that do not open or verify, temp files left by killed
         writers, index rows whose archive is gone. Nothing is unpickled.
 
         Args:
             fix: also remove the stale temp files and bring the index in line with the folder
                 (damaged archives are reported, never deleted).
+            progress: called with ``(archives checked, archives in all)`` after each archive.
 
         Returns:
             ``(file name, reason)`` for each problem found; empty if the store is healthy.
         """
         from .health import check
 
-        return check(self, fix=fix)
+        return check(self, fix=fix, progress=progress)
 
     def update_manifest(self, job_id: str, **changes: Any) -> dict[str, Any]:
         """Change manifest fields of a stored job (its name, tags): the archive is rewritten

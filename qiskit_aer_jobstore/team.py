@@ -24,6 +24,7 @@ from .exceptions import (
     JobStoreSettingsError,
 )
 from .index.query import JobFilter, circuit_names_of, row_from_manifest, tags_of
+from .notebook import JobList
 from .writer import JobStoreWarning
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class TeamStore:
                 JobStoreWarning,
                 stacklevel=2,
             )
-        return jobs
+        return JobList(jobs)
 
     def count(self, **filters: Any) -> int:
         filters.pop("limit", None)
@@ -254,7 +255,7 @@ def jobs_everywhere(
             else:
                 found.append(job)
         found.sort(key=lambda j: (j.creation_date(), j.job_id()), reverse=descending)
-    return found[skip:] if limit is None else found[skip : skip + limit]
+    return JobList(found[skip:] if limit is None else found[skip : skip + limit])
 
 
 def remote_store() -> TeamStore | None:

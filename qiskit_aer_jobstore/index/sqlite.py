@@ -336,6 +336,16 @@ class SQLiteIndex:
         sql = f"SELECT COUNT(*) FROM jobs WHERE {where}"
         return self._run(lambda conn: conn.execute(sql, params).fetchone()[0])
 
+    def usage(self, flt: JobFilter | None = None) -> list[dict[str, Any]]:
+        """Jobs and bytes per backend and UTC month (``YYYY-MM``), for the rows ``flt`` selects."""
+        where, params = (flt or JobFilter()).where(self.placeholder)
+        sql = (
+            "SELECT backend_name, strftime('%Y-%m', created, 'unixepoch') AS month, "
+            "COUNT(*) AS jobs, COALESCE(SUM(size), 0) AS bytes FROM jobs "
+            f"WHERE {where} GROUP BY backend_name, month ORDER BY backend_name, month"
+        )
+        return self._rows(sql, params)
+
     def get(self, job_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM jobs WHERE job_id = ?", [job_id])
         return rows[0] if rows else None

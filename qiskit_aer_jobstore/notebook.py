@@ -1,0 +1,245 @@
+"""Stored jobs for people: summaries, HTML for Jupyter, DataFrames and counts histograms.
+
+The command line (:mod:`qiskit_aer_jobstore.cli`) and the notebook show the same things, built
+here: one summary row per job, read from its manifest alone (no archive is opened).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import JobStoreError
+
+if TYPE_CHECKING:
+    from .job import StoredAerJob
+
+# Summary fields, in the order tables and DataFrames show them.
+SUMMARY_FIELDS = (
+    "job_id",
+    "job_name",
+    "backend_name",
+    "status",
+    "creation_date",
+    "num_circuits",
+    "num_qubits",
+    "shots",
+    "method",
+    "job_tags",
+    "size",
+)
+_HEADERS = {
+    "job_id": "job id",
+    "job_name": "name",
+    "backend_name": "backend",
+    "creation_date": "created (UTC)",
+    "num_circuits": "circuits",
+    "num_qubits": "qubits",
+    "job_tags": "tags",
+}
+
+
+def summary(job: StoredAerJob) -> dict[str, Any]:
+    """A JSON-ready row for one job, from its manifest (its archive is not opened)."""
+    manifest = job.manifest
+    return {
+        "job_id": job.job_id(),
+        "job_name": job.name,
+        "backend_name": job.backend_name,
+        "status": job.status().name,
+        "creation_date": job.creation_date().isoformat(),
+        "num_circuits": manifest.get("num_circuits"),
+        "num_qubits": manifest.get("num_qubits"),
+        "shots": manifest.get("shots"),
+        "method": manifest.get("method"),
+        "job_tags": job.tags,
+        "size": job.size,
+    }
+
+
+def header(field: str) -> str:
+    """The column title of a summary field."""
+    return _HEADERS.get(field, field)
+
+
+def cell(row: dict[str, Any], field: str) -> str:
+    """A summary value as text for a table cell."""
+    value = row[field]
+    if value is None:
+        return ""
+    if field == "job_tags":
+        return ", ".join(value)
+    if field == "creation_date":
+        return value[:16].replace("T", " ")
+    if field == "size":
+        from rich.filesize import decimal
+
+        return decimal(value)
+    return str(value)
+
+
+class JobList(list):
+    """A plain ``list`` of ``StoredAerJob`` that Jupyter shows as a table."""
+
+    def _repr_html_(self) -> str:
+        return jobs_table_html(self)
+
+    def to_dataframe(self) -> Any:
+        """These jobs as a pandas DataFrame (see :func:`to_dataframe`)."""
+        return to_dataframe(self)
+
+
+def jobs_table_html(jobs: Iterable[StoredAerJob]) -> str:
+    """An HTML table of job summaries."""
+    rows = [summary(job) for job in jobs]
+    if not rows:
+        return "<p><em>No stored jobs.</em></p>"
+    head = "".join(f"<th>{html.escape(header(f))}</th>" for f in SUMMARY_FIELDS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell(row, f))}</td>" for f in SUMMARY_FIELDS) + "</tr>"
+        for row in rows
+    )
+    return (
+        f"<table class='aer-jobs'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<p>{len(rows)} job{'s' if len(rows) != 1 else ''}</p>"
+    )
+
+
+def job_card_html(job: StoredAerJob) -> str:
+    """A compact HTML card for one job: its summary, error and archive path."""
+    row = summary(job)
+    colour = {"DONE": "#2e7d32", "ERROR": "#c62828", "CANCELLED": "#6d6d6d"}.get(
+        row["status"], "#1565c0"
+    )
+    lines = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(header(f))}</th>"
+        f"<td style='text-align:left'>{html.escape(cell(row, f))}</td></tr>"
+        for f in SUMMARY_FIELDS
+        if f not in ("job_id", "status") and row[f] not in (None, [], "")
+    )
+    error = job.error_message()
+    if error:
+        lines += f"<tr><th>error</th><td>{html.escape(error)}</td></tr>"
+    if job.archive_path:
+        lines += f"<tr><th>archive</th><td><code>{html.escape(job.archive_path)}</code></td></tr>"
+    return (
+        "<div class='aer-job' style='border:1px solid #ccc;border-radius:6px;padding:6px 10px;"
+        "display:inline-block'>"
+        f"<b>StoredAerJob</b> <code>{html.escape(row['job_id'])}</code> "
+        f"<span style='color:{colour};font-weight:bold'>{html.escape(row['status'])}</span>"
+        f"<table>{lines}</table></div>"
+    )
+
+
+def to_dataframe(jobs: Iterable[StoredAerJob]) -> Any:
+    """Job summaries as a pandas DataFrame indexed by job id, ``creation_date`` as UTC times.
+
+    Raises:
+        JobStoreError: pandas is not installed.
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        raise JobStoreError(
+            "to_dataframe() needs pandas: pip install 'qiskit-aer-jobstore[pandas]'."
+        ) from None
+    frame = pd.DataFrame([summary(job) for job in jobs], columns=list(SUMMARY_FIELDS))
+    frame["creation_date"] = pd.to_datetime(frame["creation_date"], utc=True, format="ISO8601")
+    for column in ("num_circuits", "num_qubits", "shots", "size"):
+        frame[column] = frame[column].astype("Int64")
+    return frame.set_index("job_id")
+
+
+def changed_backend_options(job: StoredAerJob) -> dict[str, Any]:
+    """The job's backend options that differ from the defaults of its simulator class."""
+    defaults = getattr(type(job.backend()), "_default_options", None)
+    default = dict(defaults().items()) if callable(defaults) else {}
+    changed = {}
+    for key, value in job.backend_options().items():
+        try:
+            same = key in default and bool(default[key] == value)
+        except Exception:  # arrays and noise models do not compare to a bool
+            same = False
+        if not same:
+            changed[key] = value
+    return changed
+
+
+def experiment_counts(job: StoredAerJob) -> list[tuple[str, dict[str, int]]]:
+    """``(experiment name, counts)`` for each experiment of a job that measured something.
+
+    Works for backend jobs (a ``Result``) and sampler jobs (a ``PrimitiveResult``).
+
+    Raises:
+        JobError: the job failed and has no result.
+    """
+    result = job.result()
+    found: list[tuple[str, dict[str, int]]] = []
+    if hasattr(result, "get_counts"):
+        for i, experiment in enumerate(getattr(result, "results", [])):
+            head = getattr(experiment, "header", None) or {}
+            name = head.get("name") if isinstance(head, dict) else getattr(head, "name", None)
+            data = getattr(experiment, "data", None)
+            slots = head.get("memory_slots") if isinstance(head, dict) else None
+            if getattr(data, "counts", None) is None or slots == 0:
+                continue  # nothing was measured (get_counts would invent {"0": shots})
+            counts = result.get_counts(i)
+            found.append((name or f"experiment {i}", dict(counts)))
+        return found
+    for i, pub_result in enumerate(result if isinstance(result, Iterable) else []):
+        data = getattr(pub_result, "data", None)
+        for register in list(data.keys()) if hasattr(data, "keys") else []:
+            field = getattr(data, register)
+            if hasattr(field, "get_counts"):
+                found.append((f"pub {i}: {register}", dict(field.get_counts())))
+    return found
+
+
+def plot_counts(job: StoredAerJob, path: str | Path, experiment: int | None = None) -> Path:
+    """Save a histogram of a job's counts (``qiskit.visualization.plot_histogram``) to ``path``.
+
+    Args:
+        job: the stored job.
+        path: the image file; its suffix picks the format (``.png``, ``.svg``, ``.pdf``).
+        experiment: only this experiment (0-based among those with counts); default all.
+
+    Returns:
+        The path written.
+
+    Raises:
+        JobStoreError: matplotlib is missing, the job has no counts, or no such experiment.
+    """
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise JobStoreError(
+            "Plotting needs matplotlib: pip install 'qiskit-aer-jobstore[plot]'."
+        ) from None
+    from qiskit.visualization import plot_histogram
+
+    found = experiment_counts(job)
+    if not found:
+        raise JobStoreError(
+            f"Aer job {job.job_id()} has no counts to plot: its circuits measure nothing."
+        )
+    if experiment is not None:
+        if not 0 <= experiment < len(found):
+            raise JobStoreError(
+                f"Aer job {job.job_id()} has {len(found)} experiment(s) with counts; "
+                f"experiment {experiment} does not exist (they are numbered from 0)."
+            )
+        found = [found[experiment]]
+    names = [name for name, _ in found]
+    figure = plot_histogram(
+        [counts for _, counts in found],
+        legend=names if len(found) > 1 else None,
+        title=f"{job.job_id()}" + (f" ({names[0]})" if len(found) == 1 else ""),
+    )
+    path = Path(path)
+    try:
+        figure.savefig(path, bbox_inches="tight")
+    finally:
+        plt.close(figure)
+    return path

@@ -1,0 +1,428 @@
+"""``aer-jobs`` driven through click's CliRunner (and once as a real process) over stores filled
+by the library: listings, filters, show, plot, rm, du, reindex, exit codes and error lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from qiskit import QuantumCircuit
+
+import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore import settings
+from qiskit_aer_jobstore.cli import cli
+
+from .conftest import ghz
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def fill(store: qaj.JobStore, backend: qaj.AerSimulator) -> dict[str, str]:
+    """A store with jobs of every kind the CLI shows; returns their ids by role."""
+    ids = {}
+    bell = ghz(2, name="bell")
+    job = backend.run(bell, shots=200, job_name="bell-run", job_tags=["bell", "paper"])
+    job.result()
+    ids["bell"] = job.job_id()
+    job = backend.run([ghz(3), ghz(4)], shots=64, seed_simulator=7, job_tags=["paper"])
+    job.result()
+    ids["pair"] = job.job_id()
+    sv = QuantumCircuit(2, name="sv")
+    sv.h(0)
+    sv.save_statevector()
+    job = backend.run(sv, job_tags=["state"])
+    job.result()
+    ids["statevector"] = job.job_id()
+    store.flush()
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
+    store.save(
+        qaj.JobRecord(
+            job_id="old-job",
+            backend_name="other_sim",
+            circuits=[ghz(2)],
+            creation_date=old,
+            job_tags=["old"],
+        )
+    )
+    store.save(
+        qaj.JobRecord(
+            job_id="failed-job",
+            backend_name="aer_simulator",
+            circuits=[ghz(2)],
+            status="ERROR",
+            error="AerError: out of memory",
+            job_name="bad",
+        )
+    )
+    ids.update(old="old-job", failed="failed-job")
+    return ids
+
+
+@pytest.fixture
+def ids(store, backend) -> dict[str, str]:
+    return fill(store, backend)
+
+
+def run(*args: str, code: int = 0):
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == code, (result.output, result.stderr)
+    return result
+
+
+def listed(*args: str, code: int = 0) -> list[str]:
+    return [row["job_id"] for row in json.loads(run("list", "--json", *args, code=code).stdout)]
+
+
+def test_list_table_shows_every_job(ids):
+    out = run("list").stdout
+    for job_id in ids.values():
+        assert job_id in out
+    assert "bell-run" in out and "bell, paper" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "roles"),
+    [
+        ((), ["failed", "statevector", "pair", "bell", "old"]),
+        (("--backend", "other_sim"), ["old"]),
+        (("--status", "error"), ["failed"]),
+        (("--status", "DONE", "--status", "ERROR", "--limit", "2"), ["failed", "statevector"]),
+        (("--tag", "paper"), ["pair", "bell"]),
+        (("--tag", "paper", "--tag", "state"), ["statevector", "pair", "bell"]),
+        (("--tag", "paper", "--tag", "bell", "--tags-and"), ["bell"]),
+        (("--name", "bell-run"), ["bell"]),
+        (("--circuit", "ghz4"), ["pair"]),
+        (("--since", "7d"), ["failed", "statevector", "pair", "bell"]),
+        (("--until", "30d"), ["old"]),
+        (("--until", (dt.date.today() - dt.timedelta(days=20)).isoformat()), ["old"]),
+        (("--limit", "2", "--skip", "1"), ["statevector", "pair"]),
+        (("--oldest-first", "--limit", "2"), ["old", "bell"]),
+    ],
+)
+def test_list_filters_match_jobs(ids, args, roles):
+    assert listed(*args) == [ids[role] for role in roles]
+
+
+def test_list_json_fields(ids):
+    rows = json.loads(run("list", "--json", "--name", "bell-run").stdout)
+    assert rows == [
+        {
+            "job_id": ids["bell"],
+            "job_name": "bell-run",
+            "backend_name": "aer_simulator",
+            "status": "DONE",
+            "creation_date": rows[0]["creation_date"],
+            "num_circuits": 1,
+            "num_qubits": 2,
+            "shots": 200,
+            "method": rows[0]["method"],
+            "job_tags": ["bell", "paper"],
+            "size": os.path.getsize(qaj.JobStore.default().get(ids["bell"]).archive_path),
+        }
+    ]
+    dt.datetime.fromisoformat(rows[0]["creation_date"])
+
+
+def test_nothing_matched_exits_1_with_one_line(ids):
+    result = run("list", "--json", "--tag", "nowhere", code=1)
+    assert json.loads(result.stdout) == []
+    assert result.stderr == "aer-jobs: error: no stored job matched\n"
+    assert run("du", "--backend", "nowhere", code=1).stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list", "--status", "FINISHED"),
+        ("list", "--since", "yesterday"),
+        ("list", "--limit", "-1"),
+        ("list", "--bogus"),
+        ("frobnicate",),
+        ("show", "../etc/passwd"),
+        ("rm",),
+        ("plot", "some-job"),
+        ("--store", "/no/such/folder", "list"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(store, args):
+    result = run(*args, code=2)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("aer-jobs: error: ")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [("show", "missing-job"), ("plot", "missing-job", "-o", "x.png")])
+def test_not_found_exits_1(ids, args, tmp_path):
+    result = run(*args, code=1)
+    assert result.stderr.startswith("aer-jobs: error: No job with id 'missing-job'")
+    assert result.stderr.count("\n") == 1
+
+
+def test_debug_prints_the_traceback(ids):
+    result = run("--debug", "show", "missing-job", code=1)
+    assert "Traceback" in result.stderr and "JobNotFoundError" in result.stderr
+    assert result.stderr.rstrip().endswith("another folder.")
+
+
+def test_show_text(ids):
+    out = run("show", ids["bell"]).stdout
+    assert ids["bell"] in out and "bell-run" in out and "qiskit_aer=" in out
+    assert "┤ H ├" in out  # the circuit drawn as text
+    assert "counts: bell" in out and "00" in out and "11" in out
+    assert "shots" in out
+
+
+def test_show_json(ids, store):
+    data = json.loads(run("show", "--json", "--max-circuits", "0", ids["pair"]).stdout)
+    assert data["manifest"]["job_id"] == ids["pair"]
+    assert data["run_options"]["shots"] == 64 and data["run_options"]["seed_simulator"] == 7
+    assert len(data["circuits"]) == 2 and "┤ H ├" in data["circuits"][0]
+    assert data["counts"] == {
+        name: counts
+        for name, counts in zip(["ghz3", "ghz4"], store.get(ids["pair"]).result().get_counts())
+    }
+    assert data["error"] is None
+    assert "shots" not in data["backend_options"]  # only options changed from the defaults
+    everything = json.loads(run("show", "--json", "--all-options", ids["pair"]).stdout)
+    assert everything["backend_options"]["shots"] == 1024
+
+
+def test_show_limits_circuits_and_outcomes(ids):
+    out = run("show", "--max-circuits", "1", "--top", "1", ids["pair"]).stdout
+    assert "circuit ghz3" in out and "circuit ghz4" not in out
+    assert "1 more circuits" in out and "1 more outcomes" in out
+
+
+def test_show_failed_job(ids):
+    out = run("show", ids["failed"]).stdout
+    assert "AerError: out of memory" in out
+    data = json.loads(run("show", "--json", ids["failed"]).stdout)
+    assert data["counts"] == {} and "out of memory" in data["error"]
+
+
+def test_plot_writes_a_png(ids, tmp_path):
+    from matplotlib.image import imread
+
+    for role in ("bell", "pair"):
+        path = tmp_path / f"{role}.png"
+        result = run("plot", ids[role], "-o", str(path))
+        assert str(path) in result.stdout
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        image = imread(path)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    data = json.loads(
+        run(
+            "plot", "--json", ids["pair"], "-o", str(tmp_path / "one.png"), "--experiment", "1"
+        ).stdout
+    )
+    assert data == {"job_id": ids["pair"], "path": str(tmp_path / "one.png")}
+
+
+@pytest.mark.parametrize(
+    ("role", "extra", "message"),
+    [
+        ("statevector", (), "has no counts to plot"),
+        ("pair", ("--experiment", "2"), "experiment 2 does not exist"),
+        ("failed", (), "ended with status ERROR"),
+    ],
+)
+def test_plot_refuses_what_it_cannot_draw(ids, tmp_path, role, extra, message):
+    path = tmp_path / "x.png"
+    result = run("plot", ids[role], "-o", str(path), *extra, code=1)
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert not path.exists()
+
+
+def test_rm_deletes_and_reports_missing(ids, store):
+    result = run("rm", ids["bell"], ids["old"])
+    assert result.stdout.splitlines() == [f"Deleted {ids['bell']}", f"Deleted {ids['old']}"]
+    assert ids["bell"] not in listed() and ids["old"] not in listed()
+    result = run("rm", "--json", ids["pair"], "missing-job", code=1)
+    assert json.loads(result.stdout) == {"deleted": [ids["pair"]], "not_found": ["missing-job"]}
+    assert "missing-job" in result.stderr
+    assert store.count() == 2
+
+
+def test_du_by_backend_and_month(ids, store):
+    data = json.loads(run("du", "--json").stdout)
+    old_month = store.get(ids["old"]).creation_date().strftime("%Y-%m")
+    this_month = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    groups = {(g["backend_name"], g["month"]): g["jobs"] for g in data["usage"]}
+    assert groups == {("aer_simulator", this_month): 4, ("other_sim", old_month): 1}
+    assert data["total"] == {"jobs": 5, "bytes": store.size()}
+    assert sum(g["bytes"] for g in data["usage"]) == store.size()
+    only_paper = json.loads(run("du", "--json", "--tag", "paper").stdout)
+    assert only_paper["total"]["jobs"] == 2
+    out = run("du").stdout
+    assert "other_sim" in out and old_month in out and "total" in out
+
+
+def test_reindex_lists_damaged_archives(ids, store):
+    (store.path / "20200101T000000000000Z_broken.zip").write_bytes(b"not a zip")
+    result = run("reindex")
+    assert f"Indexed 5 jobs in {store.path}" in result.stdout
+    assert "skipped 20200101T000000000000Z_broken.zip" in result.stderr
+    data = json.loads(run("reindex", "--json").stdout)
+    assert data["jobs"] == 5 and [s["archive"] for s in data["skipped"]] == [
+        "20200101T000000000000Z_broken.zip"
+    ]
+    assert (store.path / "20200101T000000000000Z_broken.zip").exists()
+
+
+def test_warnings_are_one_line(ids, store):
+    (store.path / "20200101T000000000000Z_broken.zip").write_bytes(b"not a zip")
+    result = run("list", "--tag", "old")
+    assert "aer-jobs: warning: Skipped a damaged archive" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_store_option_names_another_store(tmp_path, backend):
+    other = qaj.JobStore(tmp_path / "elsewhere")
+    other.save(qaj.JobRecord(job_id="elsewhere-1", backend_name="aer_simulator"))
+    assert listed("--tag", "x", code=1) == []
+    result = run("--store", str(other.path), "list", "--json")
+    assert [row["job_id"] for row in json.loads(result.stdout)] == ["elsewhere-1"]
+
+
+def test_a_real_process_lists_json(ids):
+    # python -m runs the module the aer-jobs console script points at
+    out = subprocess.run(
+        [sys.executable, "-m", "qiskit_aer_jobstore.cli", "list", "--json", "--limit", "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+        timeout=120,
+    ).stdout
+    assert [row["job_id"] for row in json.loads(out)] == listed()
+    failed = subprocess.run(
+        [sys.executable, "-m", "qiskit_aer_jobstore.cli", "show", "missing-job"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30d", 30 * 86400),
+        ("12h", 43200),
+        ("2w", 14 * 86400),
+        ("90m", 5400),
+        ("45", 45),
+        (" 1.5 H ", 5400),
+        (dt.timedelta(hours=1), 3600),
+        (7, 7),
+    ],
+)
+def test_durations_parse(text, seconds):
+    assert settings.parse_duration(text, "--older-than").total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "7x", "-3d", "d", -1])
+def test_bad_durations_say_what_to_give(text):
+    with pytest.raises(qaj.JobStoreSettingsError, match="--older-than"):
+        settings.parse_duration(text, "--older-than")
+
+
+def test_prune(ids, store):
+    result = run("prune", "--keep-last", "2", "--dry-run", "--json")
+    assert json.loads(result.stdout) == {
+        "deleted": [ids["old"], ids["bell"], ids["pair"]],
+        "dry_run": True,
+    }
+    assert store.count() == 5
+    result = run("prune", "--older-than", "30d")
+    assert f"Deleted {ids['old']}" in result.stdout and "Deleted 1 job;" in result.stdout
+    assert ids["old"] not in listed()
+    data = json.loads(run("prune", "--max-size", "1", "--json").stdout)
+    assert len(data["deleted"]) == 4 and store.count() == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("--older-than", "soon"), ("--max-size", "lots"), ("--keep-last", "-1")],
+)
+def test_prune_bad_usage(ids, store, args):
+    result = run("prune", *args, code=2)
+    assert result.stderr.count("\n") == 1 and store.count() == 5
+
+
+def test_export_then_import_into_another_store(ids, store, tmp_path):
+    path = tmp_path / "bell.zip"
+    assert run("export", ids["bell"], "-o", str(path)).stdout.startswith(f"Exported {ids['bell']}")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    exported = json.loads(run("export", "--json", ids["bell"], "-o", str(folder)).stdout)["path"]
+    assert os.path.dirname(exported) == str(folder)
+    assert open(exported, "rb").read() == path.read_bytes()
+    other = tmp_path / "other"
+    other.mkdir()
+    data = json.loads(run("--store", str(other), "import", "--json", str(path)).stdout)
+    assert data["job_id"] == ids["bell"] and data["path"].startswith(str(other))
+    assert [
+        row["job_id"] for row in json.loads(run("--store", str(other), "list", "--json").stdout)
+    ] == [ids["bell"]]
+    assert (
+        json.loads(run("--store", str(other), "show", "--json", ids["bell"]).stdout)["counts"]
+        == json.loads(run("show", "--json", ids["bell"]).stdout)["counts"]
+    )
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_import_from_someone_else(ids, tmp_path, trust):
+    path = tmp_path / "bell.zip"
+    run("export", ids["bell"], "-o", str(path))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    env = {"QISKIT_AER_JOBS_DIR": str(theirs), "QISKIT_AER_JOBS_KEY": str(tmp_path / "their.key")}
+    args = ["import", str(path)] + (["--trust"] if trust else [])
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.stderr
+    shown = CliRunner().invoke(cli, ["show", "--json", ids["bell"]], env=env)
+    assert shown.exit_code == 0, shown.stderr
+    assert sum(json.loads(shown.stdout)["counts"]["bell"].values()) == 200
+
+
+def test_import_refuses_what_is_not_an_archive(store, tmp_path):
+    assert run("import", str(tmp_path / "missing.zip"), code=2).stderr.count("\n") == 1
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip at all")
+    result = run("import", str(junk), code=1)
+    assert "not a readable job archive" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_check(ids, store):
+    assert run("check").stdout == f"No problems in {store.path}\n"
+    assert json.loads(run("check", "--json").stdout) == {"problems": [], "fixed": False}
+    broken = "20200101T000000000000Z_broken.zip"
+    (store.path / broken).write_bytes(b"not a zip")
+    result = run("check", code=1)
+    assert result.stdout.startswith(f"{broken}: ") and "1 problem(s)" in result.stderr
+    data = json.loads(run("check", "--json", code=1).stdout)
+    assert [p["archive"] for p in data["problems"]] == [broken]
+
+
+def test_check_reports_progress(ids, store):
+    seen = []
+    assert store.check(progress=lambda done, total: seen.append((done, total))) == []
+    assert seen == [(i, 5) for i in range(1, 6)]
+
+
+def test_rerun_gives_the_same_counts(ids, store):
+    data = json.loads(run("rerun", "--json", ids["pair"]).stdout)
+    assert data["job_id"] == ids["pair"] and data["status"] == "DONE"
+    new = store.get(data["rerun_job_id"])
+    assert new.result().get_counts() == store.get(ids["pair"]).result().get_counts()
+    result = run("rerun", "--shots", "10", ids["bell"])
+    new_id = result.stdout.split(" as ")[1].split()[0]
+    assert result.stdout == f"Reran {ids['bell']} as {new_id} (DONE)\n"
+    assert store.get(new_id).manifest["shots"] == 10
+    assert run("rerun", "missing-job", code=1).stderr.count("\n") == 1
