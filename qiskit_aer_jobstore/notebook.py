@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qiskit.providers import JobError
+
 from .exceptions import JobStoreError
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ _HEADERS = {
     "num_circuits": "circuits",
     "num_qubits": "qubits",
     "job_tags": "tags",
+    "location": "where",
 }
 
 
@@ -93,12 +96,14 @@ class JobList(list):
 
 def jobs_table_html(jobs: Iterable[StoredAerJob]) -> str:
     """An HTML table of job summaries."""
-    rows = [summary(job) for job in jobs]
+    rows = [summary(job) | {"location": job.location} for job in jobs]
     if not rows:
         return "<p><em>No stored jobs.</em></p>"
-    head = "".join(f"<th>{html.escape(header(f))}</th>" for f in SUMMARY_FIELDS)
+    # The "where" column only once a team store is in play.
+    fields = SUMMARY_FIELDS + (("location",) if {r["location"] for r in rows} != {"local"} else ())
+    head = "".join(f"<th>{html.escape(header(f))}</th>" for f in fields)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell(row, f))}</td>" for f in SUMMARY_FIELDS) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(cell(row, f))}</td>" for f in fields) + "</tr>"
         for row in rows
     )
     return (
@@ -119,6 +124,10 @@ def job_card_html(job: StoredAerJob) -> str:
         for f in SUMMARY_FIELDS
         if f not in ("job_id", "status") and row[f] not in (None, [], "")
     )
+    done, total, failed = job.progress()
+    if total > 1:
+        pieces = f"{done}/{total} done" + (f", {failed} failed" if failed else "")
+        lines += f"<tr><th style='text-align:left'>pieces</th><td>{pieces}</td></tr>"
     error = job.error_message()
     if error:
         lines += f"<tr><th>error</th><td>{html.escape(error)}</td></tr>"
@@ -175,6 +184,11 @@ def experiment_counts(job: StoredAerJob) -> list[tuple[str, dict[str, int]]]:
     Raises:
         JobError: the job failed and has no result.
     """
+    if not job.in_final_state():
+        raise JobError(
+            f"Aer job {job.job_id()} is still {job.status().name}: it has no counts yet "
+            f"(follow it with 'aer-jobs watch {job.job_id()}')."
+        )
     result = job.result()
     found: list[tuple[str, dict[str, int]]] = []
     if hasattr(result, "get_counts"):

@@ -19,7 +19,6 @@ from .archive import (
     JOB_ID_RE,
     ArchiveReader,
     archive_name,
-    read_manifest_bytes,
     rewrite_archive,
     write_archive,
 )
@@ -532,22 +531,23 @@ class JobStore:
         return [job_id for job_id, _, _ in self.index.outbox()]
 
     def pull(self, job_id: str, backend: Any = None, trusted: bool = True) -> StoredAerJob:
-        """Copy a job from the team store into this store (downloaded and verified first).
+        """Copy a job from the team store into this store. The download is checked against
+        its team index row (size, SHA-256, job id) before it is kept; an archive not signed
+        with the team key is kept as an untrusted import: read through its portable copies
+        only, never unpickled (see ``import_archive``).
 
         Raises:
             JobNotFoundError: the team store has no such job.
-            JobStoreIntegrityError: the downloaded archive does not verify.
+            JobStoreIntegrityError: the download does not match its row, or claims the team
+                key but was altered, or is foreign and has no portable copies.
         """
         from .team import require_remote
+        from .transfer import import_bytes
 
-        name, data = require_remote().fetch(validate_job_id(job_id))
-        manifest = read_manifest_bytes(data, name)
-
-        def write(handle: BinaryIO) -> dict[str, Any]:
-            handle.write(data)
-            return manifest
-
-        self._commit(name, write)
-        job = self.get(job_id, backend, trusted=trusted)
+        team = require_remote()
+        name, data = team.fetch(validate_job_id(job_id), verify=False)
+        job = import_bytes(self, data, team.blobs.path(name))
+        if backend is not None or not trusted:
+            job = self.get(job_id, backend, trusted=trusted)
         job.location = "both"
         return job

@@ -38,12 +38,18 @@ def _read_file(path: Path) -> bytes:
 
 def import_archive(store: JobStore, path: str | Path, trust: bool = False) -> StoredAerJob:
     """Copy the job archive at ``path`` into ``store``; see :meth:`JobStore.import_archive`."""
+    path = Path(path).expanduser()
+    return import_bytes(store, _read_file(path), str(path), trust)
+
+
+def import_bytes(store: JobStore, data: bytes, label: str, trust: bool = False) -> StoredAerJob:
+    """Copy a job archive held in memory (read from ``label``: a path or a URL) into
+    ``store``; see :meth:`JobStore.import_archive`."""
     from .store import validate_job_id
 
-    path = Path(path).expanduser()
-    data = _read_file(path)
+    path = label
     key = store.key
-    with ArchiveReader(io.BytesIO(data), str(path)) as reader:
+    with ArchiveReader(io.BytesIO(data), label) as reader:
         manifest = reader.manifest()
         job_id = validate_job_id(manifest["job_id"])
         for name in manifest["members"]:  # every member present and matching its checksum

@@ -426,3 +426,66 @@ def test_rerun_gives_the_same_counts(ids, store):
     assert result.stdout == f"Reran {ids['bell']} as {new_id} (DONE)\n"
     assert store.get(new_id).manifest["shots"] == 10
     assert run("rerun", "missing-job", code=1).stderr.count("\n") == 1
+
+
+def _blocked_sweep(backend, pool, gate):
+    """A 6-piece sweep on a one-thread pool that first waits for ``gate``."""
+    from .conftest import layered
+
+    pool.submit(gate.wait, 60)
+    circuits = [layered(8, 4, seed) for seed in range(6)]
+    return backend.run(circuits, shots=20, seed_simulator=3, executor=pool, max_job_size=1)
+
+
+def test_watch_follows_a_sweep_to_the_end(store, backend):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = _blocked_sweep(backend, pool, gate)
+        store.flush()
+        data = json.loads(run("show", "--json", job.job_id()).stdout)
+        assert data["progress"] == {"done": 0, "total": 6, "failed": 0}
+        waited = run("watch", "--timeout", "0.3", "--interval", "0.1", job.job_id(), code=1)
+        assert "0/6" in waited.stderr  # the progress bar, on stderr
+        assert waited.stderr.splitlines()[-1].startswith("aer-jobs: error: ")
+        assert "is still RUNNING after 0.3 s" in waited.stderr
+        gate.set()
+        result = run("watch", "--json", "--interval", "0.1", job.job_id())
+    assert json.loads(result.stdout) == {
+        "job_id": job.job_id(),
+        "status": "DONE",
+        "done": 6,
+        "total": 6,
+        "failed": 0,
+        "error": None,
+    }
+    assert run("watch", job.job_id()).stdout == f"{job.job_id()}: DONE (6/6 pieces done)\n"
+    data = json.loads(run("show", "--json", job.job_id()).stdout)
+    assert data["progress"] == {"done": 6, "total": 6, "failed": 0}
+    assert [p["status"] for p in data["sub_jobs"]] == ["DONE"] * 6
+    assert "6/6 done" in run("show", job.job_id()).stdout
+
+
+def test_watch_a_cancelled_sweep_says_how_to_finish_it(store, backend):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = _blocked_sweep(backend, pool, gate)
+        assert job.cancel()
+        gate.set()
+    store.flush()
+    result = run("watch", job.job_id(), code=1)
+    assert "ended CANCELLED" in result.stderr and "resume()" in result.stderr
+    assert "0/6 done" in run("show", job.job_id()).stdout
+
+
+def test_show_and_watch_a_job_not_split(ids):
+    assert "pieces" not in run("show", ids["bell"]).stdout
+    data = json.loads(run("watch", "--json", ids["bell"]).stdout)
+    assert (data["status"], data["done"], data["total"]) == ("DONE", 1, 1)
+    failed = run("watch", ids["failed"], code=1).stderr
+    assert "ended ERROR: AerError: out of memory" in failed and "resume" not in failed

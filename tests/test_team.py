@@ -124,15 +124,26 @@ def test_schema_is_created_once_and_versioned(team_env):
     assert team.TeamStore(*team_env).index.schema_version() == SCHEMA_VERSION
 
 
-def test_another_key_is_never_unpickled(team_env, backend, tmp_path, monkeypatch):
+def test_another_key_is_read_from_portable_copies_only(team_env, backend, tmp_path, monkeypatch):
+    from qiskit_aer_jobstore.archive import ArchiveReader
+
     job = run(backend)
+    counts = job.result().get_counts()
     settle()
     fresh_machine(tmp_path, monkeypatch)
     monkeypatch.setenv("QISKIT_AER_JOBS_KEY", str(tmp_path / "not-the-team.key"))
     team.close_all()
-    with pytest.raises(JobStoreIntegrityError, match="another key"):
-        backend.retrieve_job(job.job_id())
-    assert backend.local_jobs() == []
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a payload signed with another key was unpickled")
+
+    monkeypatch.setattr(ArchiveReader, "payload", refuse)
+    for stored in (backend.remote_jobs()[0], backend.retrieve_job(job.job_id())):
+        assert not stored.trusted
+        assert stored.result().get_counts() == counts
+        assert stored.circuits()[0].count_ops()["cx"] == 1
+    kept = backend.local_jobs()
+    assert [j.job_id() for j in kept] == [job.job_id()] and not kept[0].trusted
 
 
 def test_tampered_object_is_refused(team_env, backend, s3_server, tmp_path, monkeypatch):

@@ -1,13 +1,23 @@
-"""``aer-jobs`` commands that look at jobs: list, show, plot, rerun."""
+"""``aer-jobs`` commands that look at jobs: list, show, watch, plot, rerun."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import click
-from qiskit.providers import JobError
+from qiskit.providers import JobError, JobStatus
 from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from ..notebook import (
@@ -44,19 +54,41 @@ from .base import (
 )
 @click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
+@click.option(
+    "--local",
+    "where",
+    flag_value="local",
+    help="Only this machine's store (default: this machine and the team store, if one is set).",
+)
+@click.option("--remote", "where", flag_value="remote", help="Only the team store.")
 @json_option
-def list_jobs(limit: int, skip: int, oldest_first: bool, as_json: bool, **filters: Any) -> None:
-    """List stored jobs, newest first (exit code 1 if none matched)."""
-    jobs = open_store().list(
-        limit=limit or None, skip=skip, descending=not oldest_first, **filters_of(**filters)
-    )
-    rows = [summary(job) for job in jobs]
+def list_jobs(
+    limit: int, skip: int, oldest_first: bool, where: str | None, as_json: bool, **filters: Any
+) -> None:
+    """List stored jobs, newest first (exit code 1 if none matched).
+
+    With a team store configured, jobs of both stores are listed, each once, with a
+    "where" column: local, remote or both.
+    """
+    from ..team import jobs_everywhere, remote_store, require_remote
+
+    query = dict(limit=limit or None, skip=skip, descending=not oldest_first)
+    query.update(filters_of(**filters))
+    if where == "remote":
+        jobs = require_remote().list(**query)
+    elif where == "local":
+        jobs = open_store().list(**query)
+    else:
+        jobs = jobs_everywhere(open_store(), **query)
+    with_location = where == "remote" or (where is None and remote_store() is not None)
+    rows = [summary(job) | ({"location": job.location} if with_location else {}) for job in jobs]
     if as_json:
         echo_json(rows)
     elif rows:
         out = console()
-        narrow = ("job_id", "job_name", "backend_name", "status", "creation_date")
+        narrow = ("job_id", "job_name", "backend_name", "status", "creation_date", "location")
         fields = [f for f in SUMMARY_FIELDS if f != "method" and (out.width >= 140 or f in narrow)]
+        fields += ["location"] if with_location else []
         table = Table(*[header(f) for f in fields], box=box.SIMPLE_HEAD, pad_edge=False)
         for column, field in zip(table.columns, fields):
             column.no_wrap = field in ("job_id", "status", "creation_date")
@@ -95,12 +127,14 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
     circuits = job.circuits()
     shown = circuits if max_circuits == 0 else circuits[:max_circuits]
     drawings = [str(c.draw(output="text", fold=-1)) for c in shown]
+    running = not job.in_final_state()
     try:
-        counts, error = experiment_counts(job), job.error_message()
+        counts, error = ([], None) if running else (experiment_counts(job), job.error_message())
     except JobError as exc:
         counts, error = [], str(exc)
     backend_options = job.backend_options() if all_options else changed_backend_options(job)
     options = {"run_options": job.run_options(), "backend_options": backend_options}
+    pieces = job.sub_jobs()
     if as_json:
         echo_json(
             {
@@ -109,6 +143,8 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
                 "circuits": drawings,
                 "counts": {name: c for name, c in counts},
                 "error": error,
+                "progress": job.progress()._asdict(),
+                "sub_jobs": pieces,
             }
         )
         return
@@ -118,6 +154,8 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
         if key not in ("members", "versions") and value not in (None, [], ""):
             facts.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     facts.add_row("versions", " ".join(f"{k}={v}" for k, v in job.manifest["versions"].items()))
+    if pieces:
+        facts.add_row("pieces", progress_line(job.progress()))
     out.print(facts)
     for title, values in options.items():
         if values:
@@ -143,6 +181,78 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
         out.print(table)
     if error:
         out.print(f"\n[bold red]error[/bold red] {error}", markup=True)
+    if running:
+        out.print(f"\nNo counts yet: the job is {job.status().name} (aer-jobs watch {job_id}).")
+
+
+def progress_line(progress: Any) -> Table:
+    """A split job's pieces as a bar and counts (``Progress(done, total, failed)``)."""
+    done, total, failed = progress
+    line = Table.grid(padding=(0, 1))
+    text = f"{done}/{total} done" + (f", {failed} failed" if failed else "")
+    line.add_row(ProgressBar(total=total, completed=done, width=30), text)
+    return line
+
+
+FINAL = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks at the store.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Give up after this many seconds (exit code 1; the job runs on).",
+)
+@json_option
+def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) -> None:
+    """Follow a job until it ends, with a progress bar of its pieces.
+
+    Works from any process: it reads the store, where a sweep saves each piece as it lands.
+    Exit code 0 when the job is done, 1 when it failed, was cancelled or was interrupted
+    (a split job can then be finished with StoredAerJob.resume()).
+    """
+    store = open_store()
+    job_id = checked_ids((job_id,))[0]
+    store.refresh()  # a job left RUNNING by a dead process shows as interrupted
+    job = store.get(job_id)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
+        task = bar.add_task(job_id, total=None, state="")
+        while True:
+            done, total, failed = job.progress()
+            status = job.status()
+            state = status.name + (f", {failed} failed" if failed else "")
+            bar.update(task, completed=done, total=total, state=state)
+            if status in FINAL or (deadline is not None and time.monotonic() >= deadline):
+                break
+            time.sleep(interval)
+            store.refresh()
+            job = store.get(job_id)
+    report = {"job_id": job_id, "status": status.name, **job.progress()._asdict()}
+    if as_json:
+        echo_json(report | {"error": job.error_message()})
+    else:
+        click.echo(f"{job_id}: {status.name} ({done}/{total} pieces done)")
+    if status is not JobStatus.DONE:
+        if status not in FINAL:
+            raise NothingFound(f"{job_id} is still {status.name} after {timeout:g} s")
+        hint = " Finish it with StoredAerJob.resume()." if total > 1 and done < total else ""
+        raise NothingFound(f"{job_id} ended {status.name}: {job.error_message() or ''}{hint}")
 
 
 @cli.command()

@@ -154,7 +154,8 @@ class SweepJob(AerJob):
             if missing:
                 self._run_pieces(missing)
         except BaseException as exc:  # coordination itself failed: report, never hang
-            error = f"{type(exc).__name__}: {exc}"
+            if not self._cancel.is_set():  # after a cancel (pool shut down, ...) it ends CANCELLED
+                error = f"{type(exc).__name__}: {exc}"
         self._finish(time.time() - start, error)
 
     def _run_pieces(self, pieces: list[Piece]) -> None:
@@ -163,6 +164,8 @@ class SweepJob(AerJob):
         landed: queue.Queue = queue.Queue()
         handles = {}
         for piece in pieces:
+            if self._cancel.is_set():  # cancelled while submitting: submit no more
+                break
             handle = runner.submit(spec, self._task(piece), piece.index)
             handles[handle] = piece
             handle.add_done_callback(landed.put)
@@ -216,6 +219,10 @@ class SweepJob(AerJob):
             if i not in self._results and info.get("status") != "CANCELLED"
         }
         if error is None and self._cancel.is_set() and len(self._results) < len(self._plan):
+            with self._lock:
+                for index, info in self._info.items():
+                    if index not in self._results and info.get("status") in ("QUEUED", "RUNNING"):
+                        self._info[index] = {"status": "CANCELLED"}
             self._save(
                 "CANCELLED",
                 error="Cancelled before all pieces finished; resume() runs the missing ones.",
