@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from .push import PushResult
 
 INDEX_FILE = "index.sqlite"
+# How old the last diff of the folder against the index may be before a listing diffs again.
+RESYNC_AFTER_S = 30.0
 _defaults: dict[tuple[str, str], JobStore] = {}
 _defaults_lock = threading.Lock()
 
@@ -208,9 +211,20 @@ class JobStore:
         if index.rebuilt:
             index.rebuilt = False
             self.reindex()
-        elif index.get_meta("blobs_version") != str(version):
+        elif index.get_meta("blobs_version") != str(version) or self._resync_due():
             self._sync(version)
         lifecycle.settle_interrupted(self)  # jobs left QUEUED/RUNNING by a dead process
+
+    def _resync_due(self) -> bool:
+        # A save marks the folder's new mtime as in sync when it was in sync before, so an
+        # archive that landed in the same instant without its row (copied in by hand, or
+        # left by a writer killed between rename and index) would stay unseen: diff the
+        # folder against the index anyway when the last diff is older than RESYNC_AFTER_S.
+        synced = self.index.get_meta("synced_at")
+        try:
+            return time.time() - float(synced) > RESYNC_AFTER_S
+        except (TypeError, ValueError):
+            return True
 
     def _sync(self, version: Any, full: bool = False) -> list[tuple[str, str]]:
         # rows first, then the folder: an archive saved in between is then only re-read
@@ -231,6 +245,7 @@ class JobStore:
         if gone or items:
             self.index.upsert_many(items, gone, lambda name: self.blobs.path(name).exists())
         self.index.set_meta("blobs_version", version)
+        self.index.set_meta("synced_at", repr(time.time()))
         for name, why in problems:
             if self.index.get_meta(f"reported:{name}") is None:
                 warnings.warn(f"Skipped a damaged archive: {why}", JobStoreWarning, stacklevel=3)

@@ -158,3 +158,32 @@ def test_basic_filters_and_paging(backend):
 def test_bad_job_ids_are_refused(backend, bad):
     with pytest.raises(qaj.InvalidJobIdError):
         backend.retrieve_job(bad)
+
+
+def test_an_archive_that_lands_during_a_save_is_found(store, tmp_path, monkeypatch):
+    """An archive renamed into the folder (by hand, or by a writer killed before its index
+    row) in the same instant as another save is seen by a later listing, not only after
+    reindex(): the save marks the folder in sync, so listings re-diff it now and then."""
+    from qiskit_aer_jobstore import store as store_module
+
+    store.save(qaj.JobRecord(job_id="first", backend_name="aer_simulator"))
+    assert len(store.list()) == 1  # the folder was just diffed against the index
+    other = qaj.JobStore(tmp_path / "other", store.key_path)
+    other.save(qaj.JobRecord(job_id="landed", backend_name="aer_simulator"))
+    landed = other.get("landed").archive_path
+    put = store.blobs.put
+
+    def put_after_another(name, write):
+        if "during" in name:  # the other archive lands just before ours
+            os.replace(landed, store.path / os.path.basename(landed))
+        return put(name, write)
+
+    monkeypatch.setattr(store.blobs, "put", put_after_another)
+    store.save(qaj.JobRecord(job_id="during", backend_name="aer_simulator"))
+    monkeypatch.setattr(store.blobs, "put", put)
+    assert len(list(store.path.glob("*.zip"))) == 3
+    fresh = qaj.JobStore(store.path, store.key_path)
+    assert {j.job_id() for j in fresh.list(limit=None)} == {"first", "during"}  # not yet
+    monkeypatch.setattr(store_module, "RESYNC_AFTER_S", 0.0)
+    assert {j.job_id() for j in fresh.list(limit=None)} == {"first", "during", "landed"}
+    assert fresh.get("landed").status().name == "DONE"
