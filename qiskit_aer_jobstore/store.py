@@ -226,20 +226,28 @@ class JobStore:
         except (TypeError, ValueError):
             return True
 
-    def _sync(self, version: Any, full: bool = False) -> list[tuple[str, str]]:
+    def _sync(
+        self,
+        version: Any,
+        full: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[tuple[str, str]]:
         # rows first, then the folder: an archive saved in between is then only re-read
         indexed = self.index.archives()
         on_disk = set(self.blobs.names())
         gone = [name for name in indexed if name not in on_disk]
         problems: list[tuple[str, str]] = []
         items = []
-        for name in sorted(on_disk if full else on_disk - indexed.keys()):
+        names = sorted(on_disk if full else on_disk - indexed.keys())
+        for done, name in enumerate(names, 1):
             try:
                 items.append(self._row_for_archive(name))
             except FileNotFoundError:
-                continue  # deleted while we looked
+                pass  # deleted while we looked
             except JobStoreError as exc:
                 problems.append((name, str(exc)))
+            if progress is not None:
+                progress(done, len(names))
         if full:
             gone += [name for name, _ in problems if name in indexed]
         if gone or items:
@@ -268,18 +276,23 @@ class JobStore:
             manifest
         )
 
-    def reindex(self) -> list[tuple[str, str]]:
+    def reindex(
+        self, progress: Callable[[int, int], None] | None = None
+    ) -> list[tuple[str, str]]:
         """Rebuild the index from the archives, and remove temp files that killed writers
         left more than an hour ago. Unreadable archives are reported and skipped, never
         deleted. Other processes keep listing meanwhile: the rows are replaced in one
         transaction.
+
+        Args:
+            progress: called as ``progress(done, total)`` after each archive is read.
 
         Returns:
             ``(archive name, reason)`` for each archive that could not be indexed.
         """
         self.flush()
         self.blobs.clean_temp()
-        return self._sync(self.blobs.version(), full=True)
+        return self._sync(self.blobs.version(), full=True, progress=progress)
 
     def _row(self, job_id: str) -> dict[str, Any]:
         validate_job_id(job_id)

@@ -489,3 +489,32 @@ def test_show_and_watch_a_job_not_split(ids):
     assert (data["status"], data["done"], data["total"]) == ("DONE", 1, 1)
     failed = run("watch", ids["failed"], code=1).stderr
     assert "ended ERROR: AerError: out of memory" in failed and "resume" not in failed
+
+
+@pytest.mark.parametrize("command", ["reindex", "check"])
+def test_long_commands_show_a_progress_bar_on_a_terminal(ids, command, monkeypatch):
+    assert run(command).stderr == ""  # not a terminal: no bar, no stray line
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat stderr as a terminal
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    bar = run(command).stderr
+    assert ("indexing" if command == "reindex" else "checking") in bar and "5/5" in bar
+
+
+def test_reindex_reports_progress(ids, store):
+    seen = []
+    assert store.reindex(progress=lambda done, total: seen.append((done, total))) == []
+    assert seen == [(i, 5) for i in range(1, 6)]
+
+
+def test_the_installed_console_script_runs(ids, store):
+    import shutil
+
+    script = shutil.which("aer-jobs")
+    assert script, "the aer-jobs console script is not installed (pip install -e .)"
+    out = subprocess.run(
+        [script, "--store", str(store.path), "list", "--json", "--limit", "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert {row["job_id"] for row in json.loads(out)} == set(ids.values())

@@ -3,7 +3,9 @@ check."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,18 @@ from .base import (
     one_line,
     open_store,
 )
+
+
+@contextlib.contextmanager
+def progress_bar(what: str, hidden: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal's stderr (gone when done; none with --json) and the
+    ``progress(done, total)`` callback that moves it."""
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    out = Console(stderr=True)
+    hidden = hidden or not out.is_interactive  # no bar (nor stray blank line) in a pipe
+    with Progress(*columns, console=out, transient=True, disable=hidden) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @cli.command()
@@ -77,9 +91,9 @@ def reindex(as_json: bool) -> None:
     from ..writer import JobStoreWarning
 
     store = open_store()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), progress_bar("indexing", as_json) as advance:
         warnings.simplefilter("ignore", JobStoreWarning)  # the problems are listed below
-        problems = store.reindex()
+        problems = store.reindex(progress=advance)
     count = store.count()
     if as_json:
         echo_json({"jobs": count, "skipped": [{"archive": a, "reason": r} for a, r in problems]})
@@ -166,12 +180,8 @@ def import_job(archive: Path, trust: bool, as_json: bool) -> None:
 def check(fix: bool, as_json: bool) -> None:
     """Verify every archive without unpickling (exit code 1 if problems were found)."""
     store = open_store()
-    columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=as_json) as bar:
-        task = bar.add_task("check", total=None)
-        problems = store.check(
-            fix=fix, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    with progress_bar("checking", as_json) as advance:
+        problems = store.check(fix=fix, progress=advance)
     if as_json:
         echo_json({"problems": [{"archive": a, "reason": r} for a, r in problems], "fixed": fix})
     else:
