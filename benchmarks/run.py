@@ -289,6 +289,7 @@ def bench_many(total: int, repeat: int) -> dict:
             lambda: backend.jobs(limit=10, job_tags=["t3", "t10"], job_tags_operator="AND")
         ),
         "retrieve": median(lambda: backend.retrieve_job(small_id).result()),
+        "resync": median(lambda: (store.index.set_meta("synced_at", "0"), backend.jobs(limit=10))),
         "plans": query_plans(store),
         "total_size": median(store.index.total_size),
         "size": store.size(),
@@ -361,6 +362,8 @@ def verdict(ok: bool) -> str:
 
 
 def report(small: dict, big: dict, many: dict, naive: dict, total: int, seed_s: float) -> str:
+    from qiskit_aer_jobstore.store import RESYNC_AFTER_S
+
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sm, sb = small["median"], small["burst"]
     ratio_a = sm["jobstore"] / sm["plain"]
@@ -446,6 +449,8 @@ def report(small: dict, big: dict, many: dict, naive: dict, total: int, seed_s: 
         f"{ms(many['and_tags'])} | (none) | |",
         f"| `retrieve_job(id).result()`, small job | {ms(many['retrieve'])} | < 5 ms: "
         f"{verdict(many['retrieve'] < 0.005)} | {ms(naive['load'])} (`pickle.load`, no check) |",
+        f"| `jobs(limit=10)` when the folder is due its re-diff against the index (at most "
+        f"every {RESYNC_AFTER_S:.0f} s) | {ms(many['resync'])} | (none) | |",
         f"| `JobStore.reindex()` (rebuild the index from every archive) | "
         f"{many['reindex']:.1f} s | | |",
         "",
