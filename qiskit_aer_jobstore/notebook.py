@@ -59,6 +59,7 @@ def summary(job: StoredAerJob) -> dict[str, Any]:
         "method": manifest.get("method"),
         "job_tags": job.tags,
         "size": job.size,
+        "primitive": manifest.get("primitive"),
     }
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -123,6 +124,7 @@ def test_list_json_fields(ids):
             "method": rows[0]["method"],
             "job_tags": ["bell", "paper"],
             "size": os.path.getsize(qaj.JobStore.default().get(ids["bell"]).archive_path),
+            "primitive": None,
         }
     ]
     dt.datetime.fromisoformat(rows[0]["creation_date"])
@@ -476,6 +478,10 @@ def test_watch_a_cancelled_sweep_says_how_to_finish_it(store, backend):
     with ThreadPoolExecutor(max_workers=1) as pool:
         job = _blocked_sweep(backend, pool, gate)
         assert job.cancel()
+        deadline = time.monotonic() + 30
+        while job.status().name != "CANCELLED":  # every piece cancelled before any ran
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         gate.set()
     store.flush()
     result = run("watch", job.job_id(), code=1)
@@ -518,3 +524,15 @@ def test_the_installed_console_script_runs(ids, store):
         check=True,
     ).stdout
     assert {row["job_id"] for row in json.loads(out)} == set(ids.values())
+
+
+def test_list_primitive_jobs(ids, store):
+    from qiskit_aer_jobstore.primitives import SamplerV2
+
+    job = SamplerV2(seed=3).run([ghz(2)], shots=50)
+    job.result()
+    store.flush()
+    rows = json.loads(run("list", "--json", "--primitive", "sampler").stdout)
+    assert [(r["job_id"], r["primitive"]) for r in rows] == [(job.job_id(), "sampler")]
+    assert run("list", "--primitive", "estimator", code=1).stderr.count("\n") == 1
+    assert "'annealer' is not one of" in run("list", "--primitive", "annealer", code=2).stderr

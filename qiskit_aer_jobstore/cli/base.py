@@ -138,6 +138,11 @@ def filter_options(func):
         click.option("--name", help="Only jobs with this job name."),
         click.option("--method", help="Only jobs of this simulation method."),
         click.option("--circuit", help="Only jobs with a circuit of this name."),
+        click.option(
+            "--primitive",
+            type=click.Choice(["sampler", "estimator"]),
+            help="Only jobs of this primitive (SamplerV2 / EstimatorV2).",
+        ),
         click.option("--since", type=When(), help="Created at or after: ISO date or age (7d)."),
         click.option("--until", type=When(), help="Created at or before: ISO date or age."),
     ]
@@ -146,7 +151,9 @@ def filter_options(func):
     return func
 
 
-def filters_of(backend, status, tag, tags_and, name, method, circuit, since, until) -> dict:
+def filters_of(
+    backend, status, tag, tags_and, name, method, circuit, primitive, since, until
+) -> dict:
     return {
         "backend_name": backend,
         "status": [s.upper() for s in status] or None,
@@ -155,6 +162,7 @@ def filters_of(backend, status, tag, tags_and, name, method, circuit, since, unt
         "job_name": name,
         "method": method,
         "circuit_name": circuit,
+        "primitive": primitive,
         "created_after": since,
         "created_before": until,
     }
