@@ -294,15 +294,33 @@ class StoredAerJob(JobV1):
         """Run this job's circuits again, as they ran: same parameter binds, run options,
         backend options, noise model and seed (the seed Aer drew, if none was given).
 
+        A primitive job (``self.primitive`` is ``"sampler"`` or ``"estimator"``) runs its pubs
+        (parameter values included) again with the same primitive class and options, seed
+        included: a seeded ``SamplerV2`` job reruns to identical bits, an ``EstimatorV2`` job
+        to identical expectation values. An unseeded sampler job samples afresh (the
+        primitive does not record the seeds Aer drew).
+
         Args:
             backend: where to run them (default: a new store-enabled simulator rebuilt like
                 the one that ran the job, ``from_backend`` configuration and target included).
                 A given backend keeps its own options but gets the job's noise model, method
                 and seed unless ``run_options`` say otherwise.
-            run_options: options that override the stored ones (e.g. ``shots=...``).
+            run_options: options that override the stored ones (e.g. ``shots=...``), and
+                ``job_name`` / ``job_tags`` (default: this job's). For a sampler job,
+                ``shots`` replaces every pub's shots and ``seed_simulator`` the sampler's
+                seed; for an estimator job, ``precision`` replaces every pub's precision and
+                ``shots`` is refused (Aer's ``EstimatorV2`` has none). Other options go to
+                the primitive's ``run_options``, i.e. to the simulator's ``run``.
 
         Returns:
-            AerJob: the new job (saved to the store like any other).
+            AerJob: the new job (saved to the store like any other); for a primitive job, a
+            ``PrimitiveJob`` whose ``result()`` is a ``PrimitiveResult``, saved as one
+            primitive job.
+
+        Raises:
+            JobStoreError: the job cannot be rerun (no stored pubs, e.g. read from its
+                portable copies; an override that does not apply). Nothing is run or stored.
+            JobError: the job's circuits and options are not stored yet (still running).
         """
         return reproduce.rerun(self, backend, **run_options)
 

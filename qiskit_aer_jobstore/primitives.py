@@ -28,6 +28,7 @@ from . import settings
 from .exceptions import JobStoreError
 from .mixin import saving_suppressed
 from .record import JobRecord, utcnow
+from .reproduce import PHYSICS_OPTIONS, backend_setup, rebuild_backend
 from .store import JobStore
 from .writer import JobStoreWarning
 
@@ -133,6 +134,7 @@ class _StoredPrimitive:
                 primitive=self._primitive,
                 pubs=list(pubs),
                 primitive_options=options,
+                backend_setup=backend_setup(backend),
             )
             pending.store.save_later(record)
         except Exception as exc:  # never lose a live result to the store
@@ -241,3 +243,65 @@ class EstimatorV2(_StoredPrimitive, _AerEstimatorV2):
         self._validate_pubs(coerced)
         run_options = {**self.options.run_options, "precision": precision}
         return self._submit(coerced, run_options, job_name, job_tags)
+
+
+def rerun(job: Any, backend: Any = None, **overrides: Any) -> PrimitiveJob:
+    """Run a stored primitive job's pubs again; see :meth:`StoredAerJob.rerun`.
+
+    Everything is checked before the new job is submitted, so a refused rerun stores nothing.
+    """
+    kind = job.primitive
+    if kind not in ("sampler", "estimator"):
+        raise JobStoreError(f"Job {job.job_id()} is a {kind!r} primitive job: only sampler "
+                            "and estimator jobs can be rerun.")
+    data = job._data()
+    pubs, stored = data.get("pubs"), data.get("primitive_options")
+    if not pubs or not isinstance(stored, dict):
+        why = ("it was read from its portable copies, which hold no pubs (retrieve it with "
+               "trusted=True from a store whose key signed it)" if data.get("portable")
+               else "its pubs and options were not stored")
+        raise JobStoreError(f"{kind.capitalize()} job {job.job_id()} cannot be rerun: {why}.")
+    options = {
+        "backend_options": dict(stored.get("backend_options") or {}),
+        "run_options": dict(stored.get("run_options") or {}),
+    }
+    if backend is None:
+        backend = rebuild_backend(job)
+    else:  # the given backend keeps its own options, but the job's physics come along
+        physics = data.get("backend_options") or {}
+        for name in PHYSICS_OPTIONS:
+            if options["run_options"].get(name) is None and physics.get(name) is not None:
+                options["run_options"][name] = physics[name]
+    names = {"job_name": overrides.pop("job_name", job.name),
+             "job_tags": overrides.pop("job_tags", job.tags)}
+    last = data.get("run_options") or {}  # the run's own shots or precision
+    if kind == "sampler":
+        seed = overrides.pop("seed_simulator", stored.get("seed"))  # the sampler's seed wins
+        shots = overrides.pop("shots", None)
+        if shots is not None:
+            if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
+                raise JobStoreError(f"shots must be a positive integer, not {shots!r}.")
+            pubs = [SamplerPub(p.circuit, p.parameter_values, shots) for p in pubs]
+        options["run_options"].update(overrides)
+        sampler = SamplerV2.from_backend(
+            backend, default_shots=stored.get("default_shots", 1024), seed=seed, options=options
+        )
+        return sampler.run(pubs, shots=last.get("shots") if shots is None else shots, **names)
+    if "shots" in overrides:
+        raise JobStoreError(
+            f"Estimator job {job.job_id()} has no shots to change: Aer's EstimatorV2 computes "
+            "exact expectation values. Give precision=... to rerun it with another precision."
+        )
+    precision = overrides.pop("precision", None)
+    if precision is not None:
+        if isinstance(precision, bool) or not isinstance(precision, (int, float)) \
+                or precision < 0:
+            raise JobStoreError(f"precision must be a number >= 0, not {precision!r}.")
+        pubs = [EstimatorPub(p.circuit, p.observables, p.parameter_values, float(precision))
+                for p in pubs]
+    options["run_options"].update(overrides)
+    options["default_precision"] = stored.get("default_precision", 0.0)
+    estimator = EstimatorV2.from_backend(backend, options=options)
+    if precision is None:
+        precision = last.get("precision")
+    return estimator.run(pubs, precision=precision, **names)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from .job import StoredAerJob
 
 # Options of the run itself that the given backend of a rerun must still get: the physics.
-_PHYSICS_OPTIONS = ("noise_model", "method", "seed_simulator")
+PHYSICS_OPTIONS = ("noise_model", "method", "seed_simulator")
 
 
 def backend_setup(backend: Any) -> dict[str, Any] | None:
@@ -55,6 +55,10 @@ def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
     """Run ``job``'s circuits again; see :meth:`StoredAerJob.rerun`."""
     from .backends import is_store_enabled
 
+    if job.primitive:
+        from .primitives import rerun as rerun_primitive
+
+        return rerun_primitive(job, backend, **run_options)
     data = job._data()
     circuits = data.get("circuits")
     if not circuits:
@@ -68,7 +72,7 @@ def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
     if backend is None:
         backend = rebuild_backend(job)
     else:  # the given backend keeps its own options, but the job's physics come along
-        for name in _PHYSICS_OPTIONS:
+        for name in PHYSICS_OPTIONS:
             if options.get(name) is None and stored_backend_options.get(name) is not None:
                 options[name] = stored_backend_options[name]
     if (

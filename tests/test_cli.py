@@ -430,6 +430,32 @@ def test_rerun_gives_the_same_counts(ids, store):
     assert run("rerun", "missing-job", code=1).stderr.count("\n") == 1
 
 
+
+def test_rerun_of_primitive_jobs(store, backend):
+    from qiskit.circuit import Parameter
+    from qiskit.quantum_info import SparsePauliOp
+
+    from qiskit_aer_jobstore.primitives import EstimatorV2, SamplerV2
+
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    sampled = SamplerV2(seed=2).run([(qc.measure_all(inplace=False), [[0.4], [1.9]])], shots=30)
+    estimated = EstimatorV2().run([(qc, SparsePauliOp("Z"), [0.4])])
+    live = sampled.result()
+    estimated.result()
+    store.flush()
+    data = json.loads(run("rerun", "--json", sampled.job_id()).stdout)
+    assert data["job_id"] == sampled.job_id() and data["status"] == "DONE"
+    new = store.get(data["rerun_job_id"])
+    assert new.primitive == "sampler" and new.result()[0].data.meas == live[0].data.meas
+    out = run("rerun", "--shots", "5", sampled.job_id()).stdout
+    assert store.get(out.split(" as ")[1].split()[0]).manifest["shots"] == 5
+    refused = run("rerun", "--shots", "5", estimated.job_id(), code=1)
+    assert "no shots" in refused.stderr
+    store.flush()
+    assert len(backend.local_jobs(limit=None)) == 4  # the two jobs and two sampler reruns
+
 def _blocked_sweep(backend, pool, gate):
     """A 6-piece sweep on a one-thread pool that first waits for ``gate``."""
     from .conftest import layered

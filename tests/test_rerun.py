@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import qiskit_aer
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.providers import JobError
+from qiskit.quantum_info import SparsePauliOp
 
 import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore.primitives import EstimatorV2, SamplerV2
+from qiskit_aer_jobstore.reproduce import rebuild_backend
 
 from .conftest import ghz
 from .roundtrip_helpers import NOISY_KINDS, noisy_job
@@ -94,3 +98,91 @@ def test_rerun_of_a_job_that_never_stored_circuits_says_why(store):
     finally:
         gated.gate.set()
     running.result()
+
+
+# -- primitive jobs: the same pubs again, through the same primitive --------------------------
+def _assert_same_data(live, again):
+    """Same pubs' data exactly (metadata holds timings, so it is not compared)."""
+    from qiskit.primitives import PrimitiveResult
+
+    assert isinstance(again, PrimitiveResult) and len(again) == len(live)
+    for a, b in zip(live, again):
+        assert list(a.data.keys()) == list(b.data.keys())
+        for name, value in a.data.items():
+            other = b.data[name]
+            assert np.array_equal(value, other) if isinstance(value, np.ndarray) else value == other
+
+
+def _ansatz(measure: bool) -> QuantumCircuit:
+    theta = Parameter("theta")
+    qc = QuantumCircuit(2, name="ansatz")
+    qc.ry(theta, 0)
+    qc.cx(0, 1)
+    if measure:
+        qc.measure_all()
+    return qc
+
+
+def test_seeded_sampler_job_reruns_its_parametrised_pubs_to_identical_bits(backend, store):
+    pubs = [(_ansatz(True), [[0.1], [0.7], [2.0]]), (_ansatz(True), [1.2], 50)]
+    job = SamplerV2(seed=3).run(pubs, shots=100, job_name="sweep", job_tags=["rr"])
+    live = job.result()
+    new = _retrieved(job).rerun()
+    _assert_same_data(live, new.result())
+    assert new.job_id() != job.job_id()
+    store.flush()
+    assert [j.job_id() for j in backend.jobs(primitive="sampler")] == [new.job_id(), job.job_id()]
+    rerun = backend.retrieve_job(new.job_id())  # stored as one primitive job, named alike
+    assert (rerun.name, rerun.tags, rerun.manifest["shots"]) == ("sweep", ["rr"], 100)
+    _assert_same_data(live, rerun.result())
+    fewer = rerun.rerun(shots=10).result()
+    assert [pub.data.meas.num_shots for pub in fewer] == [10, 10]
+
+
+def test_sampler_job_of_a_noisy_from_backend_simulator_reruns_with_its_noise():
+    noisy, [circuit], _ = noisy_job("from_backend")
+    job = SamplerV2.from_backend(noisy, seed=5).run([circuit], shots=400)
+    live = job.result()
+    counts = live[0].data.meas.get_counts()
+    assert set(counts) - {"000", "111"}  # noise shows, so losing it would change the counts
+    stored = _retrieved(job)
+    _assert_same_data(live, stored.rerun().result())
+    rebuilt = rebuild_backend(stored)  # the fake backend's configuration came along too
+    assert rebuilt.configuration().coupling_map == noisy.configuration().coupling_map
+    plain = qiskit_aer.AerSimulator()  # a given backend gets the job's noise model too
+    _assert_same_data(live, stored.rerun(backend=plain).result())
+    assert plain.options.noise_model is None
+
+
+def test_seeded_estimator_job_reruns_to_identical_expectation_values(backend):
+    obs = [SparsePauliOp("ZZ"), SparsePauliOp.from_list([("XI", 0.5), ("IZ", 1.0)])]
+    pub = (_ansatz(False), obs, [[0.2], [0.9]])
+    options = {"default_precision": 0.05, "run_options": {"seed_simulator": 11}}
+    job = EstimatorV2(options=options).run([pub], job_tags=["energy"])
+    live = job.result()
+    stored = _retrieved(job)
+    again = stored.rerun()
+    _assert_same_data(live, again.result())
+    reseeded = stored.rerun(seed_simulator=12).result()[0].data.evs
+    assert not np.array_equal(reseeded, live[0].data.evs)  # so the seed is what made it equal
+    exact = stored.rerun(precision=0).result()[0].data
+    assert np.array_equal(exact.evs, EstimatorV2().run([pub]).result()[0].data.evs)
+    assert np.all(exact.stds == 0)
+    assert backend.retrieve_job(again.job_id()).primitive == "estimator"
+
+
+def test_refused_primitive_rerun_says_why_and_stores_nothing(backend, store):
+    est = EstimatorV2().run([(_ansatz(False), SparsePauliOp("ZZ"), [0.3])])
+    samp = SamplerV2(seed=1).run([(_ansatz(True), [0.3])], shots=20)
+    est.result(), samp.result()
+    store.flush()
+    with pytest.raises(qaj.JobStoreError, match="no shots"):
+        backend.retrieve_job(est.job_id()).rerun(shots=100)
+    with pytest.raises(qaj.JobStoreError, match="positive integer"):
+        backend.retrieve_job(samp.job_id()).rerun(shots=0)
+    with pytest.raises(qaj.JobStoreError, match="portable copies"):
+        backend.retrieve_job(samp.job_id(), trusted=False).rerun()
+    store.flush()
+    jobs = backend.local_jobs(limit=None)
+    assert sorted(j.job_id() for j in jobs) == sorted([est.job_id(), samp.job_id()])
+    assert {j.status().name for j in jobs} == {"DONE"}

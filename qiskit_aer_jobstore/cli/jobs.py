@@ -285,7 +285,9 @@ def plot(job_id: str, output: Path, experiment: int | None, as_json: bool) -> No
 def rerun(job_id: str, shots: int | None, as_json: bool) -> None:
     """Run a stored job's circuits again, as they ran (same options, noise and seed).
 
-    The new job is saved to the store the settings name, like any other job.
+    A SamplerV2 or EstimatorV2 job runs its pubs again through the same primitive (an
+    estimator job has no shots: --shots is refused). The new job is saved to the store the
+    settings name, like any other job.
     """
     store = open_store()
     new = store.get(checked_ids((job_id,))[0]).rerun(**({"shots": shots} if shots else {}))
