@@ -39,6 +39,18 @@ class UnitarySimulator(JobStoreMixin, qiskit_aer.UnitarySimulator):
 
 
 # -- enable() / disable(): the same hooks grafted onto Aer's own base class --------------
+SIMULATORS = {cls.__name__: cls for cls in (AerSimulator, QasmSimulator, StatevectorSimulator,
+                                            UnitarySimulator)}
+
+
+def simulator_class(backend_class: str | None) -> type:
+    """The store-enabled simulator class named by a manifest's ``backend_class`` (any module:
+    ours or Aer's), or ``AerSimulator``. Only these four classes can come out: a manifest is
+    read without trust, so its name must never pick any other attribute to call."""
+    name = backend_class.rsplit(".", 1)[-1] if isinstance(backend_class, str) else ""
+    return SIMULATORS.get(name, AerSimulator)
+
+
 _MISSING = object()
 _saved: dict[str, Any] = {}
 _graft_lock = threading.Lock()

@@ -253,9 +253,7 @@ class StoredAerJob(JobV1):
         if self._backend is None:
             from . import backends
 
-            cls_name = (self._manifest.get("backend_class") or "AerSimulator").rsplit(".", 1)[-1]
-            cls = getattr(backends, cls_name, backends.AerSimulator)
-            self._backend = cls()
+            self._backend = backends.simulator_class(self._manifest.get("backend_class"))()
         return self._backend
 
     # -- jobs run in pieces (executor=, max_job_size=, max_shot_size=) ---------------

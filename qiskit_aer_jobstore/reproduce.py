@@ -38,10 +38,7 @@ def rebuild_backend(job: StoredAerJob) -> Any:
     from . import backends
 
     data = job._data()
-    cls_name = (job.manifest.get("backend_class") or "AerSimulator").rsplit(".", 1)[-1]
-    cls = getattr(backends, cls_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, backends.JobStoreMixin)):
-        cls = backends.AerSimulator
+    cls = backends.simulator_class(job.manifest.get("backend_class"))
     options = {k: v for k, v in data.get("backend_options", {}).items() if k in _settable(cls)}
     setup = {k: v for k, v in (data.get("backend_setup") or {}).items() if v is not None}
     return cls(**setup, **options)

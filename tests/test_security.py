@@ -171,3 +171,24 @@ def test_a_key_readable_by_others_is_refused(store, backend):
         live = backend.run(ghz(2))
         assert live.result().success
         store.flush()
+
+
+@pytest.mark.parametrize(
+    "named", ["qiskit_aer_jobstore.backends.disable", "x.execute", "enable", "JobStoreMixin", 7]
+)
+def test_a_manifest_never_picks_what_gets_called(store, named):
+    """``backend_class`` is read from a manifest without trust: only the four store-enabled
+    simulator classes may come of it, never another attribute of the module to call."""
+    qaj.enable()
+    try:
+        store.save(qaj.JobRecord(job_id="named", backend_name="aer_simulator", circuits=[ghz(2)],
+                                 backend_class=named))
+        job = store.get("named")
+        assert type(job.backend()) is qaj.AerSimulator
+        assert type(job.rerun().backend()) is qaj.AerSimulator
+        assert qaj.backends.enabled()  # disable() was not called
+    finally:
+        qaj.disable()
+    store.save(qaj.JobRecord(job_id="sv", backend_name="statevector_simulator",
+                             backend_class="qiskit_aer.StatevectorSimulator"))
+    assert type(store.get("sv").backend()) is qaj.StatevectorSimulator
