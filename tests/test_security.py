@@ -159,6 +159,24 @@ def test_files_are_private_whatever_the_umask(store, backend, umask):
     }
 
 
+def test_a_key_made_readable_mid_session_is_refused_at_once(store):
+    key = store.key  # read and cached; a chmod changes neither the mtime nor the inode
+    os.chmod(store.key_path, 0o644)
+    with pytest.raises(qaj.JobStoreKeyError, match=f"chmod 600 {store.key_path}"):
+        signing.load_key(store.key_path)
+    os.chmod(store.key_path, 0o600)
+    assert store.key == key
+
+
+def test_a_key_rewritten_in_place_with_its_old_mtime_is_read_again(store):
+    old = store.key
+    info = store.key_path.stat()
+    store.key_path.write_text(bytes(32).hex())  # same inode
+    os.utime(store.key_path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert store.key_path.stat().st_ino == info.st_ino
+    assert store.key == bytes(32) != old
+
+
 def test_a_key_readable_by_others_is_refused(store, backend):
     job = backend.run(ghz(2))
     job.result()
