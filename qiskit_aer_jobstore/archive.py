@@ -278,9 +278,9 @@ class ArchiveReader:
             sig = self.signature()
         except JobArchiveError:
             return False
-        if signing.verify(key, self._manifest_bytes or b"", sig.get("mac")):
-            self._verified = True
-        return self._verified
+        signed = signing.verify(key, self._manifest_bytes or b"", sig.get("mac"))
+        self._verified = self._verified or signed
+        return signed
 
     def verify(self, key: bytes) -> None:
         """Check the manifest's MAC with ``key``.
