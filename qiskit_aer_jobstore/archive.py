@@ -40,10 +40,12 @@ import json
 import pickle
 import re
 import zipfile
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from . import pickling, signing
-from .exceptions import JobArchiveError, JobStoreIntegrityError
+from . import pickling, settings, signing
+from .exceptions import JobArchiveError, JobStoreError, JobStoreIntegrityError
+from .retention import human
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -56,6 +58,7 @@ MAX_MEMBER_BYTES = 64 * 1024**3
 _NAME_RE = re.compile(r"^(\d{8}T\d{12}Z)_(.+)\.zip\Z")
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")
 MAX_MEMBERS = 1024
+_CHUNK = 1024**2
 
 # Members that are large and barely compressible are stored, small ones deflated.
 _DEFLATE_BELOW = 1024**2
@@ -167,6 +170,9 @@ def rewrite_archive(
 class ArchiveReader:
     """Reads one archive: the manifest without trust, members only after verification.
 
+    Until the manifest is verified with this store's key, its member sizes are not trusted:
+    members that declare more than ``max_job_bytes`` in all are refused before decompressing.
+
     Args:
         source: a path or a readable, seekable binary file.
         label: how to name the archive in errors (its path or blob name).
@@ -174,6 +180,8 @@ class ArchiveReader:
 
     def __init__(self, source: Any, label: str):
         self.label = label
+        self._verified = False  # the manifest's MAC verified with this store's key
+        self._sizes_checked = False
         try:
             self._zip = zipfile.ZipFile(source)
         except Exception as exc:  # BadZipFile, EOFError, struct/unicode errors of a damaged file
@@ -199,7 +207,10 @@ class ArchiveReader:
     def close(self) -> None:
         self._zip.close()
 
-    def _raw(self, name: str, limit: int) -> bytes:
+    def _chunks(self, name: str, limit: int) -> Iterator[bytes]:
+        """A member's bytes, decompressed a chunk at a time and never more than ``limit + 1``:
+        refused before decompressing if its zip entry declares more than ``limit``, and as soon
+        as more than ``limit`` bytes come out."""
         try:
             info = self._zip.getinfo(name)
         except KeyError:
@@ -211,17 +222,29 @@ class ArchiveReader:
                 f"{self.label}: member {name!r} declares {info.file_size} bytes, over the "
                 f"limit of {limit}; refused before decompressing."
             )
+        size = 0
         try:
             with self._zip.open(info) as handle:
-                data = handle.read(limit + 1)
+                while chunk := handle.read(min(_CHUNK, limit + 1 - size)):
+                    size += len(chunk)
+                    if size > limit:
+                        raise JobArchiveError(
+                            f"{self.label}: member {name!r} is larger than it declares."
+                        )
+                    yield chunk
+        except JobStoreError:
+            raise
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError,
                 NotImplementedError, zipfile.LargeZipFile) as exc:
             raise JobArchiveError(f"{self.label}: member {name!r} cannot be read ({exc}).") from exc
         except Exception as exc:  # zlib.error and friends from a corrupt stream
             raise JobArchiveError(f"{self.label}: member {name!r} is corrupt ({exc}).") from exc
-        if len(data) > limit:
-            raise JobArchiveError(f"{self.label}: member {name!r} is larger than it declares.")
-        return data
+
+    def _raw(self, name: str, limit: int) -> bytes:
+        out = io.BytesIO()  # getvalue() hands over its buffer: one copy of the data in memory
+        for chunk in self._chunks(name, limit):
+            out.write(chunk)
+        return out.getvalue()
 
     def manifest(self) -> dict[str, Any]:
         """The manifest, type-checked but not verified (it is plain JSON: safe to read)."""
@@ -255,7 +278,9 @@ class ArchiveReader:
             sig = self.signature()
         except JobArchiveError:
             return False
-        return signing.verify(key, self._manifest_bytes or b"", sig.get("mac"))
+        signed = signing.verify(key, self._manifest_bytes or b"", sig.get("mac"))
+        self._verified = self._verified or signed
+        return signed
 
     def verify(self, key: bytes) -> None:
         """Check the manifest's MAC with ``key``.
@@ -272,6 +297,7 @@ class ArchiveReader:
                 "`JobStore.import_archive(path, trust=True)` only if you trust where it came from."
             ) from exc
         if signing.verify(key, self._manifest_bytes or b"", sig.get("mac")):
+            self._verified = True
             return
         if sig.get("key_id") != signing.key_id(key):
             raise JobStoreIntegrityError(
@@ -292,19 +318,57 @@ class ArchiveReader:
     def unverified_member(self, name: str) -> bytes:
         """A member's bytes, checked against the manifest's size and SHA-256 but not against
         the signature: for data that is never unpickled (the portable copies)."""
+        entry, size = self._declared(name)
+        data = self._raw(name, size)
+        if len(data) != size or sha256_hex(data) != entry.get("sha256"):
+            self._mismatch(name)
+        return data
+
+    def check_member(self, name: str) -> None:
+        """Check a member against the manifest's size and SHA-256, streamed: its bytes are
+        hashed as they are decompressed, never held whole."""
+        entry, size = self._declared(name)
+        digest, done = hashlib.sha256(), 0
+        for chunk in self._chunks(name, size):
+            digest.update(chunk)
+            done += len(chunk)
+        if done != size or digest.hexdigest() != entry.get("sha256"):
+            self._mismatch(name)
+
+    def _declared(self, name: str) -> tuple[dict[str, Any], int]:
+        """A member's manifest entry and size, once the sizes of an unverified manifest
+        are known to be within ``max_job_bytes``."""
         entry = self.manifest()["members"].get(name)
         if not isinstance(entry, dict):
             raise JobArchiveError(f"{self.label}: the manifest lists no member {name!r}.")
-        size = entry.get("size")
-        if not isinstance(size, int) or not 0 <= size <= MAX_MEMBER_BYTES:
+        size = _size(entry)
+        if size is None:
             raise JobArchiveError(f"{self.label}: member {name!r} has an invalid size.")
-        data = self._raw(name, size)
-        if len(data) != size or sha256_hex(data) != entry.get("sha256"):
-            raise JobStoreIntegrityError(
-                f"{self.label}: member {name!r} does not match its signed checksum; it was not "
-                "unpickled. Restore the archive from a copy or delete it."
+        if not self._verified:
+            self._check_unverified_sizes()
+        return entry, size
+
+    def _check_unverified_sizes(self) -> None:
+        """Refuse an archive whose unverified manifest declares members over ``max_job_bytes``
+        in all: its sizes could be anything, so nothing of it is decompressed."""
+        if self._sizes_checked:
+            return
+        total = sum(_size(e) or 0 for e in self.manifest()["members"].values())
+        limit = settings.max_job_bytes() or MAX_MEMBER_BYTES
+        if total > limit:
+            raise JobArchiveError(
+                f"{self.label} is not signed with this store's key and its members declare "
+                f"{human(total)}, over max_job_bytes ({human(limit)}); it was refused before "
+                "decompressing. If you expect a job this large from its author, raise "
+                "max_job_bytes (QISKIT_AER_MAX_JOB_BYTES, or in [aer] of settings.conf)."
             )
-        return data
+        self._sizes_checked = True
+
+    def _mismatch(self, name: str) -> None:
+        raise JobStoreIntegrityError(
+            f"{self.label}: member {name!r} does not match its signed checksum; it was not "
+            "unpickled. Restore the archive from a copy or delete it."
+        )
 
     def payload(self, key: bytes) -> dict[str, Any]:
         """The unpickled payload; verified first, never unpickled otherwise."""
@@ -323,6 +387,14 @@ class ArchiveReader:
         if not isinstance(payload, dict):
             raise JobArchiveError(f"{self.label}: the payload is not a job payload.")
         return payload
+
+
+def _size(entry: Any) -> int | None:
+    """The size a manifest entry declares, or None if it is not a sane one."""
+    size = entry.get("size") if isinstance(entry, dict) else None
+    if isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_MEMBER_BYTES:
+        return size
+    return None
 
 
 def resign(reader: ArchiveReader, out: BinaryIO, key: bytes) -> dict[str, Any]:

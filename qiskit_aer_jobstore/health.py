@@ -4,6 +4,10 @@ A store can hold archives that were truncated by a full disk, edited by hand or 
 someone else, temp files of writers that were killed, and index rows whose archive was removed
 behind the index's back. ``check`` lists them; ``check(fix=True)`` removes the temp files and
 brings the index in line, but never deletes an archive: damaged ones are the user's to judge.
+
+An archive not signed with the store's key (an untrusted import, a colleague's) is not a
+problem if its portable copies verify against its manifest: it is read through them only,
+never unpickled, and ``check`` counts it apart (``Problems.untrusted``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 from .archive import ArchiveReader, job_id_from_name
 from .blobs import TEMP_PREFIX, TEMP_SUFFIX
 from .exceptions import JobArchiveError, JobStoreError
+from .portable import use_pickle
 
 if TYPE_CHECKING:
     from .store import JobStore
@@ -26,20 +31,34 @@ STALE_TEMP_S = 3600.0
 _TEMP_RE = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-[0-9a-f]+" + re.escape(TEMP_SUFFIX) + r"\Z")
 
 
+class Problems(list):
+    """``(file name, reason)`` for each problem found; empty if the store is healthy.
+
+    Attributes:
+        untrusted: ids of the jobs whose archive is not signed with the store's key but
+            whose portable copies verify (read from those only, never unpickled): not problems.
+    """
+
+    untrusted: list[str]
+
+
 def check(
     store: JobStore, fix: bool = False, progress: Callable[[int, int], None] | None = None
-) -> list[tuple[str, str]]:
+) -> Problems:
     """See :meth:`JobStore.check`."""
     store.flush()
     store.blobs.ensure()
     key = store.key
     indexed = store.index.archives()
     names = sorted(store.blobs.names())
-    problems = []
+    problems = Problems()
+    problems.untrusted = []
     for done, name in enumerate(names, 1):
-        why = archive_problem(store, name, key)
+        why, untrusted = archive_problem(store, name, key)
         if why:
             problems.append((name, why))
+        elif untrusted:
+            problems.untrusted.append(untrusted)
         if progress is not None:
             progress(done, len(names))
     temps = stale_temp_files(store)
@@ -64,29 +83,34 @@ def check(
     return problems
 
 
-def archive_problem(store: JobStore, name: str, key: bytes) -> str | None:
-    """Why the archive ``name`` cannot be trusted or read, or None if it verifies."""
+def archive_problem(store: JobStore, name: str, key: bytes) -> tuple[str | None, str | None]:
+    """``(why the archive name cannot be read, None)``, or ``(None, its job id)`` if it is
+    untrusted but readable through its portable copies, or ``(None, None)`` if it verifies."""
     label = str(store.blobs.path(name))
     try:
         try:
             handle = store.blobs.open(name)
         except FileNotFoundError:
-            return None  # deleted while we looked: not a problem
+            return None, None  # deleted while we looked: not a problem
         except OSError as exc:
             raise JobArchiveError(f"Cannot open {label}: {exc}.") from exc
         with handle, ArchiveReader(handle, label) as reader:
             manifest = reader.manifest()
-            reader.verify(key)
+            # no portable copies, or claiming this key: only the signature could make it
+            # readable, so verify() says why it is not
+            untrusted = not use_pickle(reader, key)
+            if not untrusted:
+                reader.verify(key)
             for member in manifest["members"]:
-                reader.member(member, key)  # size and SHA-256 against the signed manifest
+                reader.check_member(member)  # size and SHA-256 against the manifest
         if job_id_from_name(name) != manifest["job_id"]:
             return (
-                f"{label}: the file name names job {job_id_from_name(name)!r} but the signed "
+                f"{label}: the file name names job {job_id_from_name(name)!r} but the "
                 f"manifest says {manifest['job_id']!r}; it was renamed by hand."
-            )
+            ), None
     except JobStoreError as exc:
-        return _text(exc)
-    return None
+        return _text(exc), None
+    return None, manifest["job_id"] if untrusted else None
 
 
 def stale_temp_files(store: JobStore) -> list[tuple[str, str]]:

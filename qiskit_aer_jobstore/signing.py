@@ -18,7 +18,7 @@ from .exceptions import JobStoreKeyError
 
 ALGORITHM = "HMAC-SHA256"
 _KEY_BYTES = 32
-_cache: dict[str, tuple[int, int, bytes]] = {}
+_cache: dict[str, tuple[tuple[int, int, int], bytes]] = {}
 
 
 def key_id(key: bytes) -> str:
@@ -55,15 +55,18 @@ def load_key(path: Path | None = None, create: bool = True) -> bytes:
         return _create_key(path)
     except OSError as exc:
         raise JobStoreKeyError(f"Cannot read the signing key {path}: {exc}.") from exc
-    cached = _cache.get(str(path))
-    if cached and cached[:2] == (info.st_mtime_ns, info.st_ino):
-        return cached[2]
+    # checked on every use, before the cache: a chmod changes neither mtime nor inode
     if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise JobStoreKeyError(
             f"The signing key {path} is accessible by other users (mode "
             f"{stat.S_IMODE(info.st_mode):04o}); anyone who can read it can forge job archives. "
             f"Fix it with: chmod 600 {path}"
         )
+    # ctime too: any change to the file (content written back with its old mtime) moves it
+    stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    cached = _cache.get(str(path))
+    if cached and cached[0] == stamp:
+        return cached[1]
     try:
         text = path.read_text(encoding="ascii").strip()
         key = bytes.fromhex(text)
@@ -75,7 +78,7 @@ def load_key(path: Path | None = None, create: bool = True) -> bytes:
         ) from exc
     if len(key) < 16:
         raise JobStoreKeyError(f"The signing key {path} is too short: at least 16 bytes needed.")
-    _cache[str(path)] = (info.st_mtime_ns, info.st_ino, key)
+    _cache[str(path)] = (stamp, key)
     return key
 
 

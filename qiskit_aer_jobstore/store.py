@@ -39,6 +39,7 @@ from .record import JobRecord
 from .writer import WRITER, JobStoreWarning
 
 if TYPE_CHECKING:
+    from .health import Problems
     from .job import StoredAerJob
     from .push import PushResult
 
@@ -449,9 +450,11 @@ class JobStore:
 
     def check(
         self, fix: bool = False, progress: Callable[[int, int], None] | None = None
-    ) -> list[tuple[str, str]]:
+    ) -> Problems:
         """Look for problems: archives that do not open or verify, temp files left by killed
-        writers, index rows whose archive is gone. Nothing is unpickled.
+        writers, index rows whose archive is gone. Nothing is unpickled. An archive signed with
+        another key (or unsigned) whose portable copies verify, such as an untrusted import,
+        is not a problem: its job id is listed in the result's ``untrusted`` instead.
 
         Args:
             fix: also remove the stale temp files and bring the index in line with the folder
@@ -459,7 +462,9 @@ class JobStore:
             progress: called with ``(archives checked, archives in all)`` after each archive.
 
         Returns:
-            ``(file name, reason)`` for each problem found; empty if the store is healthy.
+            Problems: a list of ``(file name, reason)`` for each problem found, empty if the
+            store is healthy; its ``untrusted`` attribute lists the ids of the jobs read from
+            their portable copies only.
         """
         from .health import check
 

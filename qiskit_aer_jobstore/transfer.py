@@ -53,7 +53,7 @@ def import_bytes(store: JobStore, data: bytes, label: str, trust: bool = False) 
         manifest = reader.manifest()
         job_id = validate_job_id(manifest["job_id"])
         for name in manifest["members"]:  # every member present and matching its checksum
-            reader.unverified_member(name)
+            reader.check_member(name)
         signed_here = reader.is_signed_by(key)
         if not (trust or signed_here):
             _check_untrusted(reader, key)

@@ -403,13 +403,31 @@ def test_import_refuses_what_is_not_an_archive(store, tmp_path):
 
 def test_check(ids, store):
     assert run("check").stdout == f"No problems in {store.path}\n"
-    assert json.loads(run("check", "--json").stdout) == {"problems": [], "fixed": False}
+    assert json.loads(run("check", "--json").stdout) == {
+        "problems": [],
+        "untrusted": [],
+        "fixed": False,
+    }
     broken = "20200101T000000000000Z_broken.zip"
     (store.path / broken).write_bytes(b"not a zip")
     result = run("check", code=1)
     assert result.stdout.startswith(f"{broken}: ") and "1 problem(s)" in result.stderr
     data = json.loads(run("check", "--json", code=1).stdout)
     assert [p["archive"] for p in data["problems"]] == [broken]
+
+
+def test_check_counts_untrusted_imports_but_passes(ids, store, tmp_path):
+    theirs = qaj.JobStore(tmp_path / "theirs", tmp_path / "their.key")
+    theirs.save(qaj.JobRecord(job_id="their-1", backend_name="sim", circuits=[ghz(2)]))
+    store.import_archive(theirs.export_archive("their-1", tmp_path))
+    result = run("check")
+    assert result.stdout.splitlines() == [
+        f"No problems in {store.path}",
+        "1 untrusted job(s), not signed with this store's key: read from their portable "
+        "copies only (`aer-jobs import --trust` re-signs one)",
+    ]
+    data = json.loads(run("check", "--json").stdout)
+    assert data["problems"] == [] and data["untrusted"] == ["their-1"]
 
 
 def test_check_reports_progress(ids, store):

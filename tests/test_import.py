@@ -151,3 +151,59 @@ def test_untrusted_import_without_portable_copies_is_refused(store, theirs, tmp_
     with pytest.raises(qaj.JobStoreIntegrityError, match="no portable copies"):
         theirs.import_archive(path)
     assert theirs.import_archive(path, trust=True).trusted is True
+
+
+def test_check_lists_an_untrusted_import_apart_from_problems(shared, theirs):
+    job_id, _, path = shared
+    theirs.import_archive(path)
+    problems = theirs.check()
+    assert problems == [] and problems.untrusted == [job_id]
+    theirs.import_archive(theirs.get(job_id).archive_path, trust=True)
+    assert theirs.check().untrusted == []
+
+
+def _without_portable(store, theirs, path):
+    """Theirs to read, signed with our key, from before portable copies."""
+    with zipfile.ZipFile(path) as zf:
+        items = {n: zf.read(n) for n in zf.namelist()}
+    manifest = parse_manifest(items["manifest.json"], "x")
+    with open(path, "wb") as out:
+        write_archive(out, manifest, {"payload.pkl": items["payload.pkl"]}, store.key)
+
+
+def _altered_member(store, theirs, path):
+    rewrite_archive(path, lambda items: items.update(
+        {RESULT: items[RESULT].replace(b'"shots":40', b'"shots":41')}
+    ))
+
+
+def _claims_their_key(store, theirs, path):
+    with ArchiveReader(path, "x") as reader:
+        manifest = dict(reader.manifest())
+        members = {name: reader.unverified_member(name) for name in manifest["members"]}
+    with open(path, "wb") as out:
+        write_archive(out, manifest, members, theirs.key)
+    rewrite_archive(path, lambda items: items.update(
+        {"manifest.json": items["manifest.json"].replace(b'"shared"', b'"shaRed"')}
+    ))
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (_without_portable, "another key"),
+        (_altered_member, "checksum"),
+        (_claims_their_key, "altered"),
+    ],
+)
+def test_check_still_reports_archives_only_a_signature_could_vouch_for(
+    shared, store, theirs, damage, reason
+):
+    _, _, path = shared
+    damage(store, theirs, path)
+    theirs.blobs.ensure()
+    planted = theirs.path / path.name
+    planted.write_bytes(path.read_bytes())
+    problems = theirs.check()
+    assert list(dict(problems)) == [planted.name] and reason in dict(problems)[planted.name]
+    assert problems.untrusted == []

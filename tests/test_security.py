@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import os
 import stat
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import qiskit_aer_jobstore as qaj
 from qiskit_aer_jobstore import signing
-from qiskit_aer_jobstore.archive import MANIFEST, PAYLOAD, SIGNATURE
+from qiskit_aer_jobstore.archive import MANIFEST, PAYLOAD, SIGNATURE, write_archive
+from qiskit_aer_jobstore.portable import RESULT
 
 from . import forge
 from .conftest import ghz
@@ -159,6 +163,24 @@ def test_files_are_private_whatever_the_umask(store, backend, umask):
     }
 
 
+def test_a_key_made_readable_mid_session_is_refused_at_once(store):
+    key = store.key  # read and cached; a chmod changes neither the mtime nor the inode
+    os.chmod(store.key_path, 0o644)
+    with pytest.raises(qaj.JobStoreKeyError, match=f"chmod 600 {store.key_path}"):
+        signing.load_key(store.key_path)
+    os.chmod(store.key_path, 0o600)
+    assert store.key == key
+
+
+def test_a_key_rewritten_in_place_with_its_old_mtime_is_read_again(store):
+    old = store.key
+    info = store.key_path.stat()
+    store.key_path.write_text(bytes(32).hex())  # same inode
+    os.utime(store.key_path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert store.key_path.stat().st_ino == info.st_ino
+    assert store.key == bytes(32) != old
+
+
 def test_a_key_readable_by_others_is_refused(store, backend):
     job = backend.run(ghz(2))
     job.result()
@@ -192,3 +214,111 @@ def test_a_manifest_never_picks_what_gets_called(store, named):
     store.save(qaj.JobRecord(job_id="sv", backend_name="statevector_simulator",
                              backend_class="qiskit_aer.StatevectorSimulator"))
     assert type(store.get("sv").backend()) is qaj.StatevectorSimulator
+
+
+# -- zip bombs: an unverified manifest's sizes are not trusted -------------------------------
+def _padded(key: bytes, pad: int, job_id: str = "bomb-1") -> bytes:
+    """A well-formed archive whose members all match its manifest, its result.json padded
+    with ``pad`` spaces (valid JSON) and every member deflated: a few KiB that inflate."""
+    record = qaj.JobRecord(job_id=job_id, backend_name="aer_simulator")
+    members = record.members()
+    members[RESULT] += b" " * pad
+    out = io.BytesIO()
+    write_archive(out, record.manifest(), members, key)
+    return forge.rezip(forge.members(out.getvalue()))
+
+
+@pytest.fixture
+def decompressed(monkeypatch) -> list[str]:
+    """The names of the zip members opened for decompression during the test."""
+    names: list[str] = []
+    real = zipfile.ZipFile.open
+
+    def spy(self, name, *args, **kwargs):
+        names.append(getattr(name, "filename", name))
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    return names
+
+
+def _import(store, backend, path, trusted):
+    return store.import_archive(path, trust=trusted)
+
+
+def _retrieve(store, backend, path, trusted):
+    os.replace(path, forge.plant(store.path, b"", "bomb-1"))
+    return backend.retrieve_job("bomb-1", trusted=trusted).result()
+
+
+BOMB_ROUTES = {  # (read through, signed with this store's key, trusted)
+    "import untrusted": (_import, False, False),
+    "import trusted": (_import, False, True),  # its sizes are unverified until re-signed
+    "foreign retrieve_job": (_retrieve, False, True),
+    "own retrieve_job(trusted=False)": (_retrieve, True, False),
+}
+
+
+@pytest.mark.parametrize("route", sorted(BOMB_ROUTES))
+def test_an_unverified_archive_over_max_job_bytes_is_refused_before_decompressing(
+    store, backend, tmp_path, monkeypatch, decompressed, route
+):
+    read, own, trusted = BOMB_ROUTES[route]
+    path = tmp_path / "bomb-1.zip"
+    data = _padded(store.key if own else _other_key(store.key), 2 * 1024**2)
+    path.write_bytes(data)
+    assert len(data) < 64 * 1024  # a small file declaring 2 MiB
+    monkeypatch.setenv("QISKIT_AER_MAX_JOB_BYTES", "1MiB")
+    decompressed.clear()  # building it read its members
+    with pytest.raises(qaj.JobArchiveError, match="max_job_bytes") as err:
+        read(store, backend, path, trusted)
+    assert "bomb-1" in str(err.value) and "refused before decompressing" in str(err.value)
+    assert set(decompressed) <= {MANIFEST, SIGNATURE}
+
+
+def test_the_size_limit_is_max_job_bytes_and_spares_verified_archives(
+    store, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("QISKIT_AER_MAX_JOB_BYTES", "1MiB")
+    forge.plant(store.path, _padded(store.key, 2 * 1024**2, "own-1"), "own-1")
+    assert store.load("own-1")["job_id"] == "own-1"  # verified: its sizes are ours
+    path = tmp_path / "bomb-1.zip"
+    path.write_bytes(_padded(_other_key(store.key), 2 * 1024**2))
+    monkeypatch.setenv("QISKIT_AER_MAX_JOB_BYTES", "4MiB")
+    assert store.import_archive(path).job_id() == "bomb-1"
+
+
+def test_an_untrusted_import_hashes_members_as_they_stream(store, tmp_path):
+    path = tmp_path / "big-1.zip"
+    path.write_bytes(_padded(_other_key(store.key), 32 * 1024**2, "big-1"))
+    tracemalloc.start()
+    try:
+        store.import_archive(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024**2  # never the 32 MiB member whole
+
+
+def test_decompression_stops_at_the_declared_size(store, tmp_path, monkeypatch):
+    """A member holding more than its zip entry and the manifest declare: refused, and no
+    more than the declared size is ever decompressed."""
+    items = forge.members(_padded(_other_key(store.key), 1024**2))
+    manifest = json.loads(items[MANIFEST])
+    declared = manifest["members"][RESULT]["size"] = len(items[RESULT]) // 2
+    items[MANIFEST] = json.dumps(manifest).encode()
+    path = tmp_path / "bomb-1.zip"
+    path.write_bytes(forge.declare_size(forge.rezip(items), RESULT, declared))
+    got = []
+    real = zipfile.ZipExtFile.read
+
+    def spy(self, n=-1):
+        data = real(self, n)
+        if self.name == RESULT:
+            got.append(len(data))
+        return data
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", spy)
+    with pytest.raises(qaj.JobArchiveError, match=f"{RESULT}.*cannot be read"):
+        store.import_archive(path)
+    assert sum(got) <= declared + 1  # zipfile stops at the entry's size, then fails its CRC

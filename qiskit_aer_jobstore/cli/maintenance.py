@@ -183,11 +183,22 @@ def check(fix: bool, as_json: bool) -> None:
     with progress_bar("checking", as_json) as advance:
         problems = store.check(fix=fix, progress=advance)
     if as_json:
-        echo_json({"problems": [{"archive": a, "reason": r} for a, r in problems], "fixed": fix})
+        echo_json(
+            {
+                "problems": [{"archive": a, "reason": r} for a, r in problems],
+                "untrusted": problems.untrusted,
+                "fixed": fix,
+            }
+        )
     else:
         for archive, reason in problems:
             click.echo(f"{archive}: {one_line(reason)}")
         if not problems:
             click.echo(f"No problems in {store.path}")
+        if problems.untrusted:
+            click.echo(
+                f"{len(problems.untrusted)} untrusted job(s), not signed with this store's key: "
+                "read from their portable copies only (`aer-jobs import --trust` re-signs one)"
+            )
     if problems:
         raise NothingFound(f"{len(problems)} problem(s) in {store.path}")
