@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import JobStoreError
+from .writer import WRITER
 
 if TYPE_CHECKING:
     from .record import JobRecord
@@ -58,17 +59,24 @@ def record_stage(ctx: Any, stage: int, make_record: Callable[[], JobRecord]) -> 
     """Queue the job's record for ``stage``, to be written only if no later stage came first
     (a queued or running stage also only if the job is still in it after ``GRACE_SECONDS``).
 
-    ``make_record`` is called only when the stage is new, on the caller's thread (cheap: it
-    takes references; pickling happens in the writer).
+    ``make_record`` is called on the caller's thread for the final stage (cheap: it takes
+    references; pickling happens in the writer), and in the writer for the others, only if
+    they are still current.
     """
     if not advance(ctx, stage) and stage != FINAL:  # an end is always written
         return
-    record = make_record()
     if stage == FINAL:
-        ctx.store.save_later(record)
-    else:
-        due = time.monotonic() + GRACE_SECONDS
-        ctx.store.save_later(record, current=lambda: still_at(ctx, stage, due))
+        ctx.store.save_later(make_record())
+        return
+    # A queued or running state is rarely written (a short job has moved on by then), so
+    # its record is built by the writer, only when it is, not on the caller's path.
+    due = time.monotonic() + GRACE_SECONDS
+
+    def write_state() -> None:
+        if still_at(ctx, stage, due):
+            ctx.store._save_and_cap(make_record())
+
+    WRITER.submit(write_state, "The queued or running state of an Aer job")
 
 
 def watch_for_cancel(job: Any, ctx: Any, make_record: Callable[[], JobRecord]) -> None:

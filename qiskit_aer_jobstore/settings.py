@@ -65,9 +65,12 @@ def settings_file() -> Path:
 
 def _aer_section() -> dict[str, str]:
     """The ``[aer]`` section of settings.conf, re-read only when the file changes."""
-    path = settings_file()
+    # Strings, not Paths: this runs for every job on the caller's path.
+    path = os.getenv("QISKIT_SETTINGS") or os.path.join(
+        os.path.expanduser("~"), ".qiskit", "settings.conf"
+    )
     try:
-        mtime = path.stat().st_mtime_ns
+        mtime = os.stat(path).st_mtime_ns
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -75,7 +78,7 @@ def _aer_section() -> dict[str, str]:
             f"Cannot read the Qiskit settings file {path}: {exc}. Fix its permissions, or point "
             "QISKIT_SETTINGS at another file."
         ) from exc
-    cached = _conf_cache.get(str(path))
+    cached = _conf_cache.get(path)
     if cached and cached[0] == mtime:
         return cached[1]
     parser = configparser.ConfigParser()
@@ -88,7 +91,7 @@ def _aer_section() -> dict[str, str]:
             "QISKIT_SETTINGS at another one."
         ) from exc
     section = dict(parser["aer"]) if parser.has_section("aer") else {}
-    _conf_cache[str(path)] = (mtime, section)
+    _conf_cache[path] = (mtime, section)
     return section
 
 
