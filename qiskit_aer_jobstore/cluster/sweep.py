@@ -100,6 +100,7 @@ class SweepJob(AerJob):
         if self._future is not None:
             raise JobError("Aer job has already been submitted.")
         self._future = Future()
+        warm_pickle_caches(self._circuits)
         threading.Thread(target=self._coordinate, name=f"aer-sweep-{self._job_id}").start()
 
     def status(self) -> JobStatus:
@@ -296,6 +297,24 @@ class SweepJob(AerJob):
                 journal.delete_pieces(store, job_id)
 
         WRITER.submit(save, f"Aer job {job_id}")
+
+
+def warm_pickle_caches(circuits: list) -> None:
+    """Pickle each circuit's data once, here, before two threads pickle it at the same time.
+
+    A sweep's circuits are pickled by the executor (its feeder thread, or Dask's client) while
+    the store's writer pickles them into the parent job. Qiskit 2.6 fills a circuit's pickle
+    cache on first use inside a Rust ``OnceLock`` while holding the GIL; if a garbage
+    collection runs Python callbacks (Dask installs one) in the middle, the other thread
+    blocks on the lock with the GIL held and both hang (seen once in this project's tests).
+    Filled beforehand, on one thread, the lock is never contended. ~20 us a circuit.
+    """
+    for circuit in circuits:
+        data = getattr(circuit, "_data", None)
+        try:
+            data.__reduce__()
+        except Exception:  # not a QuantumCircuit, or another Qiskit: nothing to warm
+            pass
 
 
 def sweep_info(
