@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import queue
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -46,6 +47,7 @@ class BackgroundWriter:
         self._queue.put((task, describe))
 
     def _loop(self) -> None:
+        lower_own_priority()
         while True:
             task, describe = self._queue.get()
             try:
@@ -73,6 +75,26 @@ class BackgroundWriter:
             return True
         with self._lock:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+
+# How much lower than the process the writer thread runs (Linux nice levels). Saving is
+# background work: on a busy machine the simulations should get the cores first. Measured
+# on 2 cores: the latency ratio of 5-qubit jobs went from 1.14-1.19 to 1.085-1.11, with the
+# same throughput (benchmarks/run.py, (a)).
+WRITER_NICE = 10
+
+
+def lower_own_priority() -> None:
+    """Lower the calling thread's CPU priority by WRITER_NICE (Linux: threads have their own
+    nice value; elsewhere, and if refused, nothing changes)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, tid) + WRITER_NICE)
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except OSError:
+        pass
 
 
 WRITER = BackgroundWriter()

@@ -187,3 +187,18 @@ def test_an_archive_that_lands_during_a_save_is_found(store, tmp_path, monkeypat
     monkeypatch.setattr(store_module, "RESYNC_AFTER_S", 0.0)
     assert {j.job_id() for j in fresh.list(limit=None)} == {"first", "during", "landed"}
     assert fresh.get("landed").status().name == "DONE"
+
+
+def test_the_writer_runs_at_a_lower_priority_than_the_simulations(store):
+    """Saving is background work: on Linux the writer thread is niced, so on a busy machine
+    the simulator's threads get the cores first (benchmarks/run.py, (a))."""
+    import sys
+
+    from qiskit_aer_jobstore.writer import WRITER, WRITER_NICE
+
+    store.save_later(qaj.JobRecord(job_id="nice", backend_name="aer_simulator"))
+    store.flush()
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    writer = os.getpriority(os.PRIO_PROCESS, WRITER._thread.native_id)
+    assert writer == (min(19, mine + WRITER_NICE) if sys.platform.startswith("linux") else mine)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller's own priority is untouched
