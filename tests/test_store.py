@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 import zipfile
 
 import pytest
@@ -202,3 +203,41 @@ def test_the_writer_runs_at_a_lower_priority_than_the_simulations(store):
     writer = os.getpriority(os.PRIO_PROCESS, WRITER._thread.native_id)
     assert writer == (min(19, mine + WRITER_NICE) if sys.platform.startswith("linux") else mine)
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller's own priority is untouched
+
+
+def test_where_the_store_lives(job_store_env, backend, bell, monkeypatch):
+    """Default ~/.qiskit/aer_jobs (0700) and its key beside it; jobs_dir / jobs_key in [aer] of
+    settings.conf; the environment variables over both."""
+    monkeypatch.delenv("QISKIT_AER_JOBS_DIR")
+    monkeypatch.delenv("QISKIT_AER_JOBS_KEY")
+    home = job_store_env / "home"
+    backend.run(bell).result()
+    qaj.JobStore.default().flush()
+    default = home / ".qiskit" / "aer_jobs"
+    assert len(list(default.glob("*.zip"))) == 1 and (home / ".qiskit" / "aer_jobs.key").exists()
+    assert stat.S_IMODE(default.stat().st_mode) == 0o700
+    conf_dir = job_store_env / "from-conf"
+    (job_store_env / "settings.conf").write_text(
+        f"[aer]\njobs_dir = {conf_dir}\njobs_key = {job_store_env / 'conf.key'}\n"
+    )
+    backend.run(bell).result()
+    qaj.JobStore.default().flush()
+    assert len(list(conf_dir.glob("*.zip"))) == 1 and (job_store_env / "conf.key").exists()
+    monkeypatch.setenv("QISKIT_AER_JOBS_DIR", str(job_store_env / "from-env"))
+    backend.run(bell).result()
+    qaj.JobStore.default().flush()
+    assert len(list((job_store_env / "from-env").glob("*.zip"))) == 1
+    assert len(list(conf_dir.glob("*.zip"))) == 1
+
+
+@pytest.mark.parametrize(("durability", "synced"), [("full", True), ("normal", False)])
+def test_durability_decides_whether_archives_are_fsynced(store, monkeypatch, durability, synced):
+    monkeypatch.setenv("QISKIT_AER_JOBS_DURABILITY", durability)
+    store = qaj.JobStore(store.path, store.key_path)  # read when a store is opened
+    store.save(qaj.JobRecord(job_id="warm", backend_name="aer_simulator"))  # index, folder
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    store.save(qaj.JobRecord(job_id="counted", backend_name="aer_simulator"))
+    assert bool(calls) is synced
+    assert store.get("counted").status().name == "DONE"
