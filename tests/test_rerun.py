@@ -16,6 +16,7 @@ from qiskit_aer_jobstore.reproduce import rebuild_backend
 
 from .conftest import ghz
 from .roundtrip_helpers import NOISY_KINDS, noisy_job
+from .test_primitives import _ansatz
 
 
 def _retrieved(job):
@@ -111,16 +112,6 @@ def _assert_same_data(live, again):
         for name, value in a.data.items():
             other = b.data[name]
             assert np.array_equal(value, other) if isinstance(value, np.ndarray) else value == other
-
-
-def _ansatz(measure: bool) -> QuantumCircuit:
-    theta = Parameter("theta")
-    qc = QuantumCircuit(2, name="ansatz")
-    qc.ry(theta, 0)
-    qc.cx(0, 1)
-    if measure:
-        qc.measure_all()
-    return qc
 
 
 def test_seeded_sampler_job_reruns_its_parametrised_pubs_to_identical_bits(backend, store):
