@@ -70,13 +70,30 @@ def _pub_result(enc: Encoder, obj: Any) -> dict:
     return {"data": enc.encode(obj.data), "metadata": enc.encode(obj.metadata)}
 
 
+def _result_from_dict(d: dict) -> Result:
+    """``Result.from_dict``, with each experiment's ``meas_level`` / ``meas_return`` back as
+    the enums the live result holds (JSON keeps only their values)."""
+    from qiskit.result.models import MeasLevel, MeasReturnType
+
+    result = Result.from_dict(d["dict"])
+    for experiment in result.results:
+        for name, enum in (("meas_level", MeasLevel), ("meas_return", MeasReturnType)):
+            value = getattr(experiment, name, None)
+            if value is not None and not isinstance(value, enum):
+                try:
+                    setattr(experiment, name, enum(value))
+                except ValueError:
+                    pass  # kept as stored: Result.from_dict accepted it
+    return result
+
+
 # tag -> (class, encode fields, rebuild from decoded fields). Exact classes are matched first,
 # then subclasses by isinstance in this order (so Aer's subclasses keep their own tag).
 _TYPES: dict[str, tuple[type, Callable[[Encoder, Any], dict], Callable[[dict], Any]]] = {
     "Result": (
         Result,
         lambda enc, r: {"dict": enc.encode(r.to_dict())},
-        lambda d: Result.from_dict(d["dict"]),
+        _result_from_dict,
     ),
     "PrimitiveResult": (
         PrimitiveResult,

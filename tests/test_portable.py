@@ -86,6 +86,9 @@ def test_untrusted_read_gives_the_same_data(backend, case):
         assert result.get_memory() == live.get_memory()
     assert result.results[0].header == live.results[0].header
     assert result.results[0].metadata == live.results[0].metadata
+    for name in ("meas_level", "meas_return"):  # the same enums, not just equal values
+        value = getattr(live.results[0], name, None)
+        assert type(getattr(result.results[0], name, None)) is type(value)
     assert result.backend_name == live.backend_name and result.job_id == live.job_id
 
 
