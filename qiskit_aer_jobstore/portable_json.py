@@ -77,11 +77,11 @@ def _result_from_dict(d: dict) -> Result:
 
     result = Result.from_dict(d["dict"])
     for experiment in result.results:
-        for name, enum in (("meas_level", MeasLevel), ("meas_return", MeasReturnType)):
+        for name, kind in (("meas_level", MeasLevel), ("meas_return", MeasReturnType)):
             value = getattr(experiment, name, None)
-            if value is not None and not isinstance(value, enum):
+            if value is not None and not isinstance(value, kind):
                 try:
-                    setattr(experiment, name, enum(value))
+                    setattr(experiment, name, kind(value))
                 except ValueError:
                     pass  # kept as stored: Result.from_dict accepted it
     return result
