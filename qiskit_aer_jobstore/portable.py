@@ -189,25 +189,47 @@ def read_portable(reader: ArchiveReader) -> dict[str, Any]:
     payload["backend_options"] = (
         payload["backend_options"] if isinstance(payload["backend_options"], dict) else {}
     )
-    payload["circuits"], payload["circuits_error"] = _circuits(reader)
     payload["portable"] = True
+    manifest_info = manifest.get("portable") if isinstance(manifest.get("portable"), dict) else {}
+    if CIRCUITS in manifest["members"]:  # checked against the manifest now, parsed when asked
+        return PortablePayload(payload, reader.unverified_member(CIRCUITS), reader.label)
+    why = manifest_info.get("circuits_error") or "the archive has no QPY copy"
+    payload["circuits"] = None
+    payload["circuits_error"] = f"{reader.label}: the circuits were not saved as QPY ({why})."
     return payload
 
 
-def _circuits(reader: ArchiveReader) -> tuple[list[Any] | None, str | None]:
-    """The circuits from QPY, or None and why not (the result stays readable either way)."""
-    manifest = reader.manifest()
-    if CIRCUITS not in manifest["members"]:
-        info = manifest.get("portable") if isinstance(manifest.get("portable"), dict) else {}
-        why = info.get("circuits_error") or "the archive has no QPY copy"
-        return None, f"{reader.label}: the circuits were not saved as QPY ({why})."
-    from qiskit import qpy
+class PortablePayload(dict):
+    """A payload read from portable copies whose circuits are loaded from QPY only when
+    first asked for (``payload["circuits"]``): reading a result never parses QPY, the most
+    exposed decoder of an untrusted archive (see SECURITY.md)."""
 
-    data = reader.unverified_member(CIRCUITS)
-    try:
-        return list(qpy.load(io.BytesIO(data))), None
-    except Exception as exc:  # a newer QPY version or damaged data: say so, keep the result
-        return None, (
-            f"{reader.label}: the QPY copy of the circuits cannot be loaded with the installed "
-            f"Qiskit ({type(exc).__name__}: {exc})."
-        )
+    _LAZY = ("circuits", "circuits_error")
+
+    def __init__(self, payload: dict[str, Any], qpy_bytes: bytes, label: str):
+        super().__init__(payload)
+        self._qpy_bytes = qpy_bytes
+        self._label = label
+
+    def __missing__(self, key: str) -> Any:
+        if key not in self._LAZY:
+            raise KeyError(key)
+        self._load()
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._LAZY and not dict.__contains__(self, key):
+            self._load()
+        return super().get(key, default)
+
+    def _load(self) -> None:
+        from qiskit import qpy
+
+        try:
+            circuits, error = list(qpy.load(io.BytesIO(self._qpy_bytes))), None
+        except Exception as exc:  # a newer QPY version or damaged data: say so, keep the rest
+            circuits, error = None, (
+                f"{self._label}: the QPY copy of the circuits cannot be loaded with the "
+                f"installed Qiskit ({type(exc).__name__}: {exc})."
+            )
+        self.update(circuits=circuits, circuits_error=error)

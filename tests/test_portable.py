@@ -276,3 +276,20 @@ def test_altered_shared_array_is_refused_when_trusted(backend):
     rewrite_archive(path, change)
     with pytest.raises(qaj.JobStoreIntegrityError, match="checksum"):
         backend.retrieve_job(job.job_id()).result()
+
+
+def test_an_untrusted_result_is_read_without_parsing_qpy(backend, monkeypatch):
+    """QPY is the most exposed decoder of an untrusted archive (a crafted length can make
+    Qiskit's reader abort the process): result() never runs it, circuits() does, once."""
+    from qiskit import qpy
+
+    job = backend.run(ghz(3), shots=10, seed_simulator=2)
+    counts = job.result().get_counts()
+    loads = []
+    real = qpy.load
+    monkeypatch.setattr(qpy, "load", lambda *a, **k: (loads.append(1), real(*a, **k))[1])
+    stored = backend.retrieve_job(job.job_id(), trusted=False)
+    assert stored.result().get_counts() == counts and stored.run_options()["shots"] == 10
+    assert not stored.trusted and loads == []
+    assert stored.circuits()[0].count_ops()["cx"] == 2 and len(loads) == 1
+    assert stored.circuits()[0].name == "ghz3" and len(loads) == 1
