@@ -100,7 +100,7 @@ class SweepJob(AerJob):
         if self._future is not None:
             raise JobError("Aer job has already been submitted.")
         self._future = Future()
-        warm_pickle_caches(self._circuits)
+        warm_pickle_caches((self._circuits, self._parameter_binds, self._spec))
         threading.Thread(target=self._coordinate, name=f"aer-sweep-{self._job_id}").start()
 
     def status(self) -> JobStatus:
@@ -299,22 +299,31 @@ class SweepJob(AerJob):
         WRITER.submit(save, f"Aer job {job_id}")
 
 
-def warm_pickle_caches(circuits: list) -> None:
-    """Pickle each circuit's data once, here, before two threads pickle it at the same time.
+class _Discard:
+    """A file that forgets what is written to it."""
 
-    A sweep's circuits are pickled by the executor (its feeder thread, or Dask's client) while
-    the store's writer pickles them into the parent job. Qiskit 2.6 fills a circuit's pickle
-    cache on first use inside a Rust ``OnceLock`` while holding the GIL; if a garbage
-    collection runs Python callbacks (Dask installs one) in the middle, the other thread
-    blocks on the lock with the GIL held and both hang (seen once in this project's tests).
-    Filled beforehand, on one thread, the lock is never contended. ~20 us a circuit.
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def warm_pickle_caches(obj: Any) -> None:
+    """Pickle ``obj`` once, here, before two threads pickle parts of it at the same time.
+
+    A sweep's circuits and simulator (noise model circuits included) are pickled by the
+    executor (Dask's client, a process pool's feeder thread) while the store's writer pickles
+    them into the parent job. Qiskit 2.6 fills a circuit's bit-locator cache on first pickling
+    inside a Rust ``OnceLock`` while holding the GIL; if a garbage collection runs Python
+    callbacks in the middle (Dask installs one), the other thread blocks on that lock with the
+    GIL held and both hang (seen in this project's tests). Pickled once beforehand on one
+    thread, every such cache is filled and the lock is never contended. Costs one pickling
+    of the job's circuits and simulator, with array data passed out of band (not copied).
     """
-    for circuit in circuits:
-        data = getattr(circuit, "_data", None)
-        try:
-            data.__reduce__()
-        except Exception:  # not a QuantumCircuit, or another Qiskit: nothing to warm
-            pass
+    import pickle
+
+    try:
+        pickle.Pickler(_Discard(), protocol=5, buffer_callback=lambda _buffer: None).dump(obj)
+    except Exception:  # what cannot be pickled fails later, where it is reported
+        pass
 
 
 def sweep_info(
