@@ -28,7 +28,7 @@ from . import settings
 from .exceptions import JobStoreError
 from .mixin import saving_suppressed
 from .record import JobRecord, utcnow
-from .reproduce import PHYSICS_OPTIONS, backend_setup, rebuild_backend
+from .reproduce import backend_setup, carry_physics, rebuild_backend
 from .store import JobStore
 from .writer import JobStoreWarning
 
@@ -268,10 +268,7 @@ def rerun(job: Any, backend: Any = None, **overrides: Any) -> PrimitiveJob:
     if backend is None:
         backend = rebuild_backend(job)
     else:  # the given backend keeps its own options, but the job's physics come along
-        physics = data.get("backend_options") or {}
-        for name in PHYSICS_OPTIONS:
-            if options["run_options"].get(name) is None and physics.get(name) is not None:
-                options["run_options"][name] = physics[name]
+        carry_physics(options["run_options"], data.get("backend_options") or {})
     names = {"job_name": overrides.pop("job_name", job.name),
              "job_tags": overrides.pop("job_tags", job.tags)}
     last = data.get("run_options") or {}  # the run's own shots or precision

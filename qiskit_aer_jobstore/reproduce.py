@@ -12,7 +12,15 @@ if TYPE_CHECKING:
     from .job import StoredAerJob
 
 # Options of the run itself that the given backend of a rerun must still get: the physics.
-PHYSICS_OPTIONS = ("noise_model", "method", "seed_simulator")
+_PHYSICS_OPTIONS = ("noise_model", "method", "seed_simulator")
+
+
+def carry_physics(run_options: dict[str, Any], stored_backend_options: dict[str, Any]) -> None:
+    """Give ``run_options`` the job's noise model, method and seed from its stored backend
+    options, where they do not set their own (a rerun on a backend given by the user)."""
+    for name in _PHYSICS_OPTIONS:
+        if run_options.get(name) is None and stored_backend_options.get(name) is not None:
+            run_options[name] = stored_backend_options[name]
 
 
 def backend_setup(backend: Any) -> dict[str, Any] | None:
@@ -69,9 +77,7 @@ def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
     if backend is None:
         backend = rebuild_backend(job)
     else:  # the given backend keeps its own options, but the job's physics come along
-        for name in PHYSICS_OPTIONS:
-            if options.get(name) is None and stored_backend_options.get(name) is not None:
-                options[name] = stored_backend_options[name]
+        carry_physics(options, stored_backend_options)
     if (
         options.get("seed_simulator") is None
         and stored_backend_options.get("seed_simulator") is None
