@@ -125,10 +125,9 @@ def job_card_html(job: StoredAerJob) -> str:
         for f in SUMMARY_FIELDS
         if f not in ("job_id", "status") and row[f] not in (None, [], "")
     )
-    done, total, failed = job.progress()
-    if total > 1:
-        pieces = f"{done}/{total} done" + (f", {failed} failed" if failed else "")
-        lines += f"<tr><th style='text-align:left'>pieces</th><td>{pieces}</td></tr>"
+    progress = job.progress()
+    if progress.total > 1:
+        lines += f"<tr><th style='text-align:left'>pieces</th><td>{progress}</td></tr>"
     error = job.error_message()
     if error:
         lines += f"<tr><th>error</th><td>{html.escape(error)}</td></tr>"

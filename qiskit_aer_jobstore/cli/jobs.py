@@ -187,10 +187,9 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
 
 def progress_line(progress: Any) -> Table:
     """A split job's pieces as a bar and counts (``Progress(done, total, failed)``)."""
-    done, total, failed = progress
     line = Table.grid(padding=(0, 1))
-    text = f"{done}/{total} done" + (f", {failed} failed" if failed else "")
-    line.add_row(ProgressBar(total=total, completed=done, width=30), text)
+    bar = ProgressBar(total=progress.total, completed=progress.done, width=30)
+    line.add_row(bar, str(progress))
     return line
 
 
@@ -243,9 +242,9 @@ def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) ->
             time.sleep(interval)
             store.refresh()
             job = store.get(job_id)
-    report = {"job_id": job_id, "status": status.name, **job.progress()._asdict()}
+    report = {"job_id": job_id, "status": status.name, "done": done, "total": total}
     if as_json:
-        echo_json(report | {"error": job.error_message()})
+        echo_json(report | {"failed": failed, "error": job.error_message()})
     else:
         click.echo(f"{job_id}: {status.name} ({done}/{total} pieces done)")
     if status is not JobStatus.DONE:

@@ -42,6 +42,9 @@ class Progress(NamedTuple):
     total: int
     failed: int = 0
 
+    def __str__(self) -> str:
+        return f"{self.done}/{self.total} done" + (f", {self.failed} failed" if self.failed else "")
+
 
 def _option(backend: Any, run_options: dict[str, Any], name: str) -> Any:
     if run_options.get(name) is not None:
