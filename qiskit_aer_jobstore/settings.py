@@ -60,15 +60,19 @@ def qiskit_dir() -> Path:
 
 def settings_file() -> Path:
     """The ``settings.conf`` Qiskit reads (``QISKIT_SETTINGS`` overrides the default)."""
-    return Path(os.getenv("QISKIT_SETTINGS") or qiskit_dir() / "settings.conf")
+    return Path(_settings_path())
+
+
+def _settings_path() -> str:
+    # A string, not a Path: _aer_section runs for every job on the caller's path.
+    return os.getenv("QISKIT_SETTINGS") or os.path.join(
+        os.path.expanduser("~"), ".qiskit", "settings.conf"
+    )
 
 
 def _aer_section() -> dict[str, str]:
     """The ``[aer]`` section of settings.conf, re-read only when the file changes."""
-    # Strings, not Paths: this runs for every job on the caller's path.
-    path = os.getenv("QISKIT_SETTINGS") or os.path.join(
-        os.path.expanduser("~"), ".qiskit", "settings.conf"
-    )
+    path = _settings_path()
     try:
         mtime = os.stat(path).st_mtime_ns
     except FileNotFoundError:

@@ -47,7 +47,6 @@ def import_bytes(store: JobStore, data: bytes, label: str, trust: bool = False) 
     ``store``; see :meth:`JobStore.import_archive`."""
     from .store import validate_job_id
 
-    path = label
     key = store.key
     with ArchiveReader(io.BytesIO(data), label) as reader:
         manifest = reader.manifest()
@@ -65,7 +64,7 @@ def import_bytes(store: JobStore, data: bytes, label: str, trust: bool = False) 
                 current_signed = current.is_signed_by(key)
             if not same:
                 raise JobStoreError(
-                    f"Cannot import {path}: the store already holds a different job with id "
+                    f"Cannot import {label}: the store already holds a different job with id "
                     f"{job_id!r} ({store.blobs.path(existing['archive'])}). Delete that one "
                     "first (`JobStore.delete(job_id)`) if the archive should replace it."
                 )
