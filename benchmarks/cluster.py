@@ -53,16 +53,17 @@ def sweep_on(workers: int, circuits: list, shots: int) -> tuple[float, object]:
 def save_costs(job) -> list[float]:
     """Seconds to save each piece as the sweep does (pickle, sign, write, fsync, rename)."""
     import qiskit_aer_jobstore as qaj
-    from qiskit_aer_jobstore.cluster import journal
+    from qiskit_aer_jobstore import pieces as journal
 
     store = qaj.JobStore.default()
     costs = []
     for piece in job._plan:
         info = job._info[piece.index]
         start = time.perf_counter()
-        journal.save_piece(store, "bench", "aer_simulator", piece, info, job._results[piece.index])
+        result = job._results[piece.index]
+        journal.save_piece(store, "bench", "aer_simulator", piece.to_json(), info, result)
         costs.append(time.perf_counter() - start)
-    journal.delete_pieces(store, "bench")
+    journal.delete_pieces(store.path, "bench")
     return costs
 
 

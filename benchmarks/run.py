@@ -362,7 +362,7 @@ def verdict(ok: bool) -> str:
 
 
 def report(small: dict, big: dict, many: dict, naive: dict, total: int, seed_s: float) -> str:
-    from qiskit_aer_jobstore.store import RESYNC_AFTER_S
+    from qiskit_aer_jobstore.core import RESYNC_AFTER_S
 
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sm, sb = small["median"], small["burst"]

@@ -5,9 +5,7 @@
 >>> AerSimulator().retrieve_job(job.job_id()).result()  # in any later session
 """
 
-__version__ = "0.1.0"
-
-from .backends import (  # noqa: E402
+from .backends import (
     AerSimulator,
     QasmSimulator,
     StatevectorSimulator,
@@ -16,24 +14,27 @@ from .backends import (  # noqa: E402
     enable,
     execute,
 )
-from .exceptions import (  # noqa: E402
+from .exceptions import (
     InvalidJobIdError,
     JobArchiveError,
     JobNotFoundError,
     JobStoreError,
     JobStoreIntegrityError,
     JobStoreKeyError,
+    JobStoreReadOnlyError,
     JobStoreSettingsError,
     JobStoreUnavailableError,
+    JobStoreWarning,
 )
-from .index import JobFilter  # noqa: E402
-from .job import StoredAerJob  # noqa: E402
-from .mixin import JobStoreMixin  # noqa: E402
-from .push import PushResult  # noqa: E402
-from .record import JobRecord  # noqa: E402
-from .store import JobStore  # noqa: E402
-from .team import TeamStore  # noqa: E402
-from .writer import JobStoreWarning  # noqa: E402
+from .index import JobFilter
+from .job import StoredAerJob
+from .mixin import JobStoreMixin
+from .push import PushResult
+from .record import JobRecord
+from .reproduce import RUNNER as _RUNNER  # noqa: F401  (stored jobs rerun through it)
+from .store import JobStore
+from .team import TeamStore
+from .version import __version__
 
 __all__ = [
     "AerSimulator",
@@ -46,6 +47,7 @@ __all__ = [
     "JobStoreError",
     "JobStoreIntegrityError",
     "JobStoreKeyError",
+    "JobStoreReadOnlyError",
     "JobStoreMixin",
     "JobStoreSettingsError",
     "JobStoreUnavailableError",
@@ -56,6 +58,7 @@ __all__ = [
     "StoredAerJob",
     "TeamStore",
     "UnitarySimulator",
+    "__version__",
     "disable",
     "enable",
     "execute",

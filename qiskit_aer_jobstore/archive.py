@@ -1,90 +1,43 @@
-"""One job <-> one zip archive. Knows bytes and members, not folders.
+"""One job <-> one zip archive: writing it, and reading it back without trust.
 
-Layout of ``<YYYYmmddTHHMMSSffffffZ>_<job_id>.zip``:
-
-``manifest.json``
-    Plain JSON (schema below); listing reads only this and never unpickles.
-``payload.pkl``
-    The pickled job: circuits, parameter binds, run and backend options (noise model
-    included), ``backend_setup`` (configuration, properties and target of a ``from_backend``
-    simulator, else null), the ``Result`` (or the error text). Absent while the job is
-    ``QUEUED``/``RUNNING`` (and if its process died then): the archive is its manifest alone.
-``circuits.qpy``, ``result.json``, ``arrays/<n>.npy``
-    The portable copies (see :mod:`qiskit_aer_jobstore.portable`): readable without pickle.
-``payload_buffers.json``
-    When present: the ``arrays/<n>.npy`` members the pickle's out-of-band buffers come from.
-``signature.json``
-    ``{"algorithm": "HMAC-SHA256", "key_id": ..., "mac": ...}``: an HMAC of the exact bytes of
-    ``manifest.json`` with the store's secret key. The manifest holds the SHA-256 and size of
-    every other member, so one MAC covers the whole archive. A reader checks the MAC, then the
-    member's SHA-256, and only then unpickles.
-
-Manifest schema, version 1 (``schema_version``): ``job_id``, ``job_name``, ``job_tags``,
-``backend_name``, ``backend_version``, ``backend_class``, ``status`` (a ``JobStatus`` name),
-``error`` (text or null), ``creation_date`` and ``end_date`` (ISO 8601, UTC), ``num_circuits``,
-``circuit_names``, ``num_qubits`` (widest circuit), ``shots``, ``method``, ``seed_simulator``,
-``success``, ``time_taken`` (seconds), ``versions`` (``qiskit``, ``qiskit_aer``, ``numpy``,
-``python``, ``qiskit_aer_jobstore``), ``host``, ``pid``, ``process_start`` (the process's start
-time, to tell a reused pid), ``primitive`` (null for backend jobs),
-``notes`` (list of strings), ``portable`` (what the portable copies hold: ``circuits`` or
-``circuits_error``, ``result``, ``arrays``, ``unsupported_types``), ``members``
-(``{name: {"size": int, "sha256": hex}}``).
+An archive holds ``manifest.json`` (plain JSON: the job's fields and every member's size and
+SHA-256), ``signature.json`` (an HMAC-SHA256 of the manifest's bytes with the store's key),
+``payload.pkl`` and the portable copies. A reader checks the MAC, then a member's SHA-256,
+and only then unpickles. The whole format: ``docs/FORMAT.md``.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 import json
 import pickle
-import re
 import zipfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from . import pickling, settings, signing
 from .exceptions import JobArchiveError, JobStoreError, JobStoreIntegrityError
-from .retention import human
+from .manifest import (
+    MANIFEST,
+    MAX_MEMBER_BYTES,
+    PAYLOAD,
+    PAYLOAD_BUFFERS,
+    SCHEMA_VERSION,
+    SIGNATURE,
+    check_member_names,
+    check_members,
+    declared_size,
+    parse_manifest,
+)
+from .settings import human
 
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-PAYLOAD = "payload.pkl"
-SIGNATURE = "signature.json"
-SUFFIX = ".zip"
 MAX_MANIFEST_BYTES = 16 * 1024**2
-MAX_MEMBER_BYTES = 64 * 1024**3
-# \Z, not $: "$" also matches before a trailing newline
-_NAME_RE = re.compile(r"^(\d{8}T\d{12}Z)_(.+)\.zip\Z")
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")
-MAX_MEMBERS = 1024
 _CHUNK = 1024**2
 
 # Members that are large and barely compressible are stored, small ones deflated.
 _DEFLATE_BELOW = 1024**2
 
-_MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
-    "schema_version": int,
-    "job_id": str,
-    "backend_name": str,
-    "status": str,
-    "creation_date": str,
-    "members": dict,
-}
-
-
-def archive_name(created: _dt.datetime, job_id: str) -> str:
-    """The archive's file name: UTC creation time, then the job id."""
-    stamp = created.astimezone(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{stamp}_{job_id}{SUFFIX}"
-
-
-def job_id_from_name(name: str) -> str | None:
-    """The job id in an archive name, or None if the name is not an archive's."""
-    match = _NAME_RE.match(name)
-    if not match or not JOB_ID_RE.match(match.group(2)) or ".." in match.group(2):
-        return None
-    return match.group(2)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -341,7 +294,7 @@ class ArchiveReader:
         entry = self.manifest()["members"].get(name)
         if not isinstance(entry, dict):
             raise JobArchiveError(f"{self.label}: the manifest lists no member {name!r}.")
-        size = _size(entry)
+        size = declared_size(entry)
         if size is None:
             raise JobArchiveError(f"{self.label}: member {name!r} has an invalid size.")
         if not self._verified:
@@ -353,7 +306,7 @@ class ArchiveReader:
         in all: its sizes could be anything, so nothing of it is decompressed."""
         if self._sizes_checked:
             return
-        total = sum(_size(e) or 0 for e in self.manifest()["members"].values())
+        total = sum(declared_size(e) or 0 for e in self.manifest()["members"].values())
         limit = settings.max_job_bytes() or MAX_MEMBER_BYTES
         if total > limit:
             raise JobArchiveError(
@@ -370,12 +323,35 @@ class ArchiveReader:
             "unpickled. Restore the archive from a copy or delete it."
         )
 
+    def payload_buffers(self, key: bytes) -> list[Any]:
+        """The out-of-band buffers the payload pickle refers to (``.npy`` members named in
+        order by ``payload_buffers.json``), verified with ``key``."""
+        import numpy as np
+
+        if PAYLOAD_BUFFERS not in self.manifest()["members"]:
+            return []
+        try:
+            names = json.loads(self.member(PAYLOAD_BUFFERS, key))
+        except ValueError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise JobArchiveError(f"{self.label}: {PAYLOAD_BUFFERS} is malformed.")
+        try:
+            return [
+                np.ascontiguousarray(np.load(io.BytesIO(self.member(n, key)), allow_pickle=False))
+                for n in names
+            ]
+        except (JobArchiveError, JobStoreIntegrityError):
+            raise
+        except Exception as exc:
+            raise JobArchiveError(
+                f"{self.label}: an array member cannot be read ({exc})."
+            ) from exc
+
     def payload(self, key: bytes) -> dict[str, Any]:
         """The unpickled payload; verified first, never unpickled otherwise."""
-        from .portable import payload_buffers
-
         data = self.member(PAYLOAD, key)
-        buffers = payload_buffers(self, key)  # arrays kept once, in the portable copy
+        buffers = self.payload_buffers(key)  # arrays kept once, in the portable copy
         try:
             payload = pickle.loads(data, buffers=buffers)
         except Exception as exc:
@@ -387,14 +363,6 @@ class ArchiveReader:
         if not isinstance(payload, dict):
             raise JobArchiveError(f"{self.label}: the payload is not a job payload.")
         return payload
-
-
-def _size(entry: Any) -> int | None:
-    """The size a manifest entry declares, or None if it is not a sane one."""
-    size = entry.get("size") if isinstance(entry, dict) else None
-    if isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_MEMBER_BYTES:
-        return size
-    return None
 
 
 def resign(reader: ArchiveReader, out: BinaryIO, key: bytes) -> dict[str, Any]:
@@ -409,84 +377,6 @@ def resign(reader: ArchiveReader, out: BinaryIO, key: bytes) -> dict[str, Any]:
     members = {name: reader.unverified_member(name) for name in manifest["members"]}
     _write_zip(out, reader.manifest_bytes(), members, key)
     return manifest
-
-
-def parse_manifest(raw: bytes, label: str) -> dict[str, Any]:
-    """Parse and type-check manifest bytes."""
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-        if b"\\ud" in raw.lower():  # a lone surrogate escape parses but cannot be stored
-            json.dumps(manifest, ensure_ascii=False).encode("utf-8")
-    except (ValueError, UnicodeError, RecursionError) as exc:
-        raise JobArchiveError(
-            f"{label}: manifest.json is not valid JSON ({type(exc).__name__}: {exc})."
-        ) from exc
-    if not isinstance(manifest, dict):
-        raise JobArchiveError(f"{label}: manifest.json is not a JSON object.")
-    for field, kind in _MANIFEST_TYPES.items():
-        if not isinstance(manifest.get(field), kind) or isinstance(manifest.get(field), bool):
-            raise JobArchiveError(
-                f"{label}: manifest field {field!r} is missing or not of type "
-                f"{getattr(kind, '__name__', kind)}."
-            )
-    if manifest["schema_version"] > SCHEMA_VERSION:
-        raise JobArchiveError(
-            f"{label} has manifest schema_version {manifest['schema_version']}, newer than this "
-            f"qiskit-aer-jobstore understands ({SCHEMA_VERSION}). Upgrade qiskit-aer-jobstore."
-        )
-    if not JOB_ID_RE.match(manifest["job_id"]) or ".." in manifest["job_id"]:
-        raise JobArchiveError(f"{label}: manifest job_id {manifest['job_id']!r} is not valid.")
-    try:
-        parse_time(manifest["creation_date"]).timestamp()
-    except (ValueError, OverflowError) as exc:
-        raise JobArchiveError(f"{label}: creation_date is not an ISO 8601 time.") from exc
-    return manifest
-
-
-def check_member_names(names: list[str], label: str) -> None:
-    """Refuse member names that are paths out of the archive, repeated, or too many.
-
-    Raises:
-        JobArchiveError: naming the offending member.
-    """
-    if len(names) > MAX_MEMBERS:
-        raise JobArchiveError(f"{label} has {len(names)} members, over the limit of {MAX_MEMBERS}.")
-    seen: set[str] = set()
-    for name in names:
-        parts = name.replace("\\", "/").split("/")
-        if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or "\0" in name:
-            raise JobArchiveError(
-                f"{label} has a member named {name!r}, a path outside the archive: it is not a "
-                "job archive written by qiskit-aer-jobstore and was not read."
-            )
-        if name in seen:
-            raise JobArchiveError(f"{label} holds the member {name!r} twice; it was not read.")
-        seen.add(name)
-
-
-def check_members(manifest: dict[str, Any], names: list[str], label: str) -> None:
-    """The archive must hold exactly the manifest, the signature and the listed members."""
-    listed = set(manifest["members"]) | {MANIFEST, SIGNATURE}
-    missing = sorted(listed - {SIGNATURE} - set(names))
-    extra = sorted(set(names) - listed)
-    if missing:
-        raise JobArchiveError(
-            f"{label} is incomplete: the manifest lists {', '.join(missing)}, which the archive "
-            "does not hold. Restore it from a copy or delete it."
-        )
-    if extra:
-        raise JobArchiveError(
-            f"{label} holds members its manifest does not list ({', '.join(extra)}): it was "
-            "changed after it was saved and was not read."
-        )
-
-
-def parse_time(text: str) -> _dt.datetime:
-    """Parse an ISO 8601 time; a naive one is taken as UTC."""
-    value = _dt.datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value
 
 
 def read_manifest_bytes(data: bytes, label: str) -> dict[str, Any]:

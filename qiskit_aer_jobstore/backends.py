@@ -1,4 +1,5 @@
-"""Drop-in store-enabled simulators, ``enable()`` / ``disable()``, and ``execute``."""
+"""Drop-in store-enabled simulators, rebuilding the simulator of a stored job,
+``enable()`` / ``disable()``, and ``execute``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from qiskit import transpile
 from qiskit_aer.backends.aerbackend import AerBackend
 
 from .exceptions import JobStoreError
+from .job import StoredAerJob
 from .mixin import (
     JobStoreMixin,
     StoreMethods,
@@ -38,7 +40,6 @@ class UnitarySimulator(JobStoreMixin, qiskit_aer.UnitarySimulator):
     """``qiskit_aer.UnitarySimulator`` that saves every job to the local job store."""
 
 
-# -- enable() / disable(): the same hooks grafted onto Aer's own base class --------------
 SIMULATORS = {cls.__name__: cls for cls in (AerSimulator, QasmSimulator, StatevectorSimulator,
                                             UnitarySimulator)}
 
@@ -51,6 +52,33 @@ def simulator_class(backend_class: str | None) -> type:
     return SIMULATORS.get(name, AerSimulator)
 
 
+# Options of the run itself that the given backend of a rerun must still get: the physics.
+_PHYSICS_OPTIONS = ("noise_model", "method", "seed_simulator")
+
+
+def carry_physics(run_options: dict[str, Any], stored_backend_options: dict[str, Any]) -> None:
+    """Give ``run_options`` the job's noise model, method and seed from its stored backend
+    options, where they do not set their own (a rerun on a backend given by the user)."""
+    for name in _PHYSICS_OPTIONS:
+        if run_options.get(name) is None and stored_backend_options.get(name) is not None:
+            run_options[name] = stored_backend_options[name]
+
+
+def rebuild_backend(job: StoredAerJob) -> Any:
+    """A new store-enabled simulator like the one that ran ``job``: same class, options,
+    noise model and, for ``from_backend`` simulators, same configuration and target."""
+    data = job._data()
+    cls = simulator_class(job.manifest.get("backend_class"))
+    options = {k: v for k, v in data.get("backend_options", {}).items() if k in _settable(cls)}
+    setup = {k: v for k, v in (data.get("backend_setup") or {}).items() if v is not None}
+    return cls(**setup, **options)
+
+
+def _settable(cls: Any) -> set[str]:
+    return set(cls._default_options().__dict__) - {"executor"}
+
+
+# -- enable() / disable(): the same hooks grafted onto Aer's own base class --------------
 _MISSING = object()
 _saved: dict[str, Any] = {}
 _graft_lock = threading.Lock()

@@ -1,5 +1,6 @@
-"""Where archive bytes live. ``FolderBlobs`` keeps them as files in a folder; the team store
-puts the same bytes in an S3 bucket behind the same methods."""
+"""Where archive bytes live: the ``Blobs`` seam. ``FolderBlobs`` keeps them as files in a
+folder; the team store puts the same bytes in an S3 bucket (``s3blobs.S3Blobs``) behind the
+same methods."""
 
 from __future__ import annotations
 
@@ -8,13 +9,42 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from .archive import SUFFIX
-from .exceptions import JobStoreUnavailableError
+from .exceptions import JobArchiveError, JobStoreReadOnlyError, JobStoreUnavailableError
+from .manifest import SUFFIX
 
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".part"
+
+
+class Blobs(Protocol):
+    """Named archive bytes: what every store's blobs offer (a folder, an S3 bucket)."""
+
+    def writable(self) -> None:
+        """Raise JobStoreReadOnlyError if the folder is read-only (checked before a write)."""
+        if self.read_only:
+            raise JobStoreReadOnlyError(
+                f"The job store {self.root} is read-only: jobs in it can be listed and read, "
+                "but not saved, deleted, renamed or tagged. Set QISKIT_AER_JOBS_DIR to a "
+                "writable folder to save jobs (import_archive copies jobs across)."
+            )
+
+    def put_bytes(self, name: str, data: bytes) -> int:
+        """Store ``data`` under ``name`` atomically (whole or not at all); returns its size."""
+
+    def get(self, name: str, max_bytes: int | None = None) -> bytes:
+        """The bytes of ``name``, refusing more than ``max_bytes``. FileNotFoundError (local)
+        or JobNotFoundError (remote) if it is gone."""
+
+    def delete(self, name: str) -> bool:
+        """Remove ``name``; False if it was already gone (where the backend can tell)."""
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` is there."""
+
+    def path(self, name: str) -> str:
+        """Where ``name`` is, for messages: a file path or an ``s3://`` URL."""
 
 
 class FolderBlobs:
@@ -25,15 +55,18 @@ class FolderBlobs:
         fsync: fsync each file and the folder before and after the rename (power-loss safe).
     """
 
-    def __init__(self, root: Path, fsync: bool = True):
+    def __init__(self, root: Path, fsync: bool = True, read_only: bool = False):
         self.root = Path(root)
         self.fsync = fsync
+        self.read_only = read_only
 
     def __repr__(self) -> str:
         return f"FolderBlobs({str(self.root)!r})"
 
     def ensure(self) -> None:
         """Create the folder (0700) if it is missing."""
+        if self.read_only:
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.root.is_dir():
@@ -55,6 +88,7 @@ class FolderBlobs:
         Returns:
             The blob's size in bytes.
         """
+        self.writable()
         self.ensure()
         tmp = self.root / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{TEMP_SUFFIX}"
         try:
@@ -76,6 +110,15 @@ class FolderBlobs:
             raise
         return size
 
+    def writable(self) -> None:
+        """Raise JobStoreReadOnlyError if the folder is read-only (checked before a write)."""
+        if self.read_only:
+            raise JobStoreReadOnlyError(
+                f"The job store {self.root} is read-only: jobs in it can be listed and read, "
+                "but not saved, deleted, renamed or tagged. Set QISKIT_AER_JOBS_DIR to a "
+                "writable folder to save jobs (import_archive copies jobs across)."
+            )
+
     def put_bytes(self, name: str, data: bytes) -> int:
         return self.put(name, lambda handle: handle.write(data))
 
@@ -86,19 +129,29 @@ class FolderBlobs:
         finally:
             os.close(fd)
 
-    def path(self, name: str) -> Path:
+    def file(self, name: str) -> Path:
         return self.root / name
+
+    def path(self, name: str) -> str:
+        return str(self.root / name)
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name).exists()
 
     def open(self, name: str) -> BinaryIO:
         """Open a blob for reading. Raises FileNotFoundError if it is gone."""
         return open(self.root / name, "rb")
 
-    def get(self, name: str) -> bytes:
+    def get(self, name: str, max_bytes: int | None = None) -> bytes:
         with self.open(name) as handle:
-            return handle.read()
+            data = handle.read(-1 if max_bytes is None else max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise JobArchiveError(f"{self.path(name)} is over the limit of {max_bytes} bytes.")
+        return data
 
     def delete(self, name: str) -> bool:
         """Remove a blob; False if it was already gone."""
+        self.writable()
         try:
             os.unlink(self.root / name)
             return True
@@ -144,7 +197,9 @@ class FolderBlobs:
 
     def clean_temp(self, older_than: float = 3600.0) -> list[str]:
         """Remove temp files left by killed writers that are older than ``older_than`` s."""
-        removed = []
+        removed: list[str] = []
+        if self.read_only:
+            return removed
         now = time.time()
         try:
             entries = list(os.scandir(self.root))

@@ -37,3 +37,12 @@ class JobStoreKeyError(JobStoreError):
 
 class JobStoreUnavailableError(JobStoreError):
     """The store folder or its index cannot be used (not writable, locked, disk full, ...)."""
+
+
+class JobStoreReadOnlyError(JobStoreUnavailableError):
+    """The store folder cannot be written (a read-only mount, a colleague's folder): it can
+    be listed and read, but jobs cannot be saved, deleted, renamed or tagged in it."""
+
+
+class JobStoreWarning(UserWarning):
+    """A job was not saved (or not fully), or the store needs attention. Says why."""

@@ -16,15 +16,14 @@ import os
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from .archive import ArchiveReader, job_id_from_name
+from .archive import ArchiveReader
 from .blobs import TEMP_PREFIX, TEMP_SUFFIX
+from .core import StoreCore
 from .exceptions import JobArchiveError, JobStoreError
+from .manifest import job_id_from_name
 from .portable import use_pickle
-
-if TYPE_CHECKING:
-    from .store import JobStore
+from .process import process_alive
 
 # A temp file this old is stale even if its writer's pid is alive again (reused pid).
 STALE_TEMP_S = 3600.0
@@ -43,7 +42,7 @@ class Problems(list):
 
 
 def check(
-    store: JobStore, fix: bool = False, progress: Callable[[int, int], None] | None = None
+    store: StoreCore, fix: bool = False, progress: Callable[[int, int], None] | None = None
 ) -> Problems:
     """See :meth:`JobStore.check`."""
     store.flush()
@@ -65,7 +64,7 @@ def check(
     problems += temps
     on_disk = set(names)
     for archive, job_id in sorted(indexed.items()):
-        if archive not in on_disk and not store.blobs.path(archive).exists():
+        if archive not in on_disk and not store.blobs.exists(archive):
             problems.append(
                 (
                     archive,
@@ -76,17 +75,17 @@ def check(
     if fix:
         for name, _ in temps:
             try:
-                os.unlink(store.blobs.path(name))
+                os.unlink(store.blobs.file(name))
             except OSError:
                 pass
         store.reindex()
     return problems
 
 
-def archive_problem(store: JobStore, name: str, key: bytes) -> tuple[str | None, str | None]:
+def archive_problem(store: StoreCore, name: str, key: bytes) -> tuple[str | None, str | None]:
     """``(why the archive name cannot be read, None)``, or ``(None, its job id)`` if it is
     untrusted but readable through its portable copies, or ``(None, None)`` if it verifies."""
-    label = str(store.blobs.path(name))
+    label = store.blobs.path(name)
     try:
         try:
             handle = store.blobs.open(name)
@@ -113,7 +112,7 @@ def archive_problem(store: JobStore, name: str, key: bytes) -> tuple[str | None,
     return None, manifest["job_id"] if untrusted else None
 
 
-def stale_temp_files(store: JobStore) -> list[tuple[str, str]]:
+def stale_temp_files(store: StoreCore) -> list[tuple[str, str]]:
     """Temp files whose writer is gone (its pid is not running) or older than an hour."""
     stale = []
     now = time.time()
@@ -130,7 +129,7 @@ def stale_temp_files(store: JobStore) -> list[tuple[str, str]]:
         except OSError:
             continue  # renamed into place meanwhile
         pid = int(match.group(1)) if match else None
-        if pid is not None and not _alive(pid):
+        if pid is not None and not process_alive(pid):
             stale.append(
                 (
                     entry.name,
@@ -147,38 +146,6 @@ def stale_temp_files(store: JobStore) -> list[tuple[str, str]]:
                 )
             )
     return stale
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, another user's
-    except (OverflowError, ValueError):
-        return False  # not a pid at all
-    return True
-
-
-def damaged_archive_error(store: JobStore, job_id: str) -> JobStoreError | None:
-    """The error for a job that is not indexed because its archive is damaged, if so.
-
-    Called only when a job id is not in the index, so the folder scan is off the hot path.
-    """
-    for name in store.blobs.names():
-        if job_id_from_name(name) != job_id:
-            continue
-        try:
-            store._row_for_archive(name)
-        except FileNotFoundError:
-            continue
-        except JobStoreError as exc:
-            return type(exc)(
-                f"Job {job_id} is in the store but cannot be read: {_text(exc)} "
-                "(`JobStore.check()` lists every damaged archive.)"
-            )
-    return None
 
 
 def _text(exc: JobStoreError) -> str:

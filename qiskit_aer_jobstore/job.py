@@ -1,21 +1,143 @@
-"""``StoredAerJob``: a saved Aer job, rehydrated in any later session."""
+"""``StoredAerJob``: a saved Aer job, rehydrated in any later session; ``JobList`` of them.
+
+A stored job reads its store through the small ``JobSource`` protocol, which the local store
+(``JobStore``) and the team store (``TeamStore``) both satisfy.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 
-from . import lifecycle, reproduce
-from .archive import PAYLOAD, parse_time
-from .exceptions import JobStoreError
+from . import lifecycle, pieces
+from .exceptions import JobArchiveError, JobStoreError
+from .manifest import PAYLOAD
+from .times import parse_time
 
-if TYPE_CHECKING:
-    from .store import JobStore
+
+class JobSource(Protocol):
+    """What a stored job needs of its store (``JobStore`` and ``TeamStore`` offer it)."""
+
+    path: Any
+
+    def row(self, job_id: str) -> dict[str, Any]:
+        """The job's index row (``archive``, ``manifest``, ``size``, ...)."""
+
+    def get(self, job_id: str, backend: Any = None, trusted: bool = True) -> StoredAerJob:
+        """The job, freshly read from the index."""
+
+    def read_job(self, archive: str, trusted: bool = True) -> dict[str, Any]:
+        """The job's payload (unpickled, or from its portable copies)."""
+
+    def update_manifest(self, job_id: str, **changes: Any) -> dict[str, Any]:
+        """Rewrite the job's manifest with ``changes``; the new manifest."""
+
+    def archive_label(self, archive: str) -> str:
+        """Where the archive is, for people: a file path or an ``s3://`` URL."""
+
+
+# Summary fields, in the order tables and DataFrames show them.
+SUMMARY_FIELDS = (
+    "job_id",
+    "job_name",
+    "backend_name",
+    "status",
+    "creation_date",
+    "num_circuits",
+    "num_qubits",
+    "shots",
+    "method",
+    "job_tags",
+    "size",
+)
+def summary(job: StoredAerJob) -> dict[str, Any]:
+    """A JSON-ready row for one job, from its manifest (its archive is not opened)."""
+    manifest = job.manifest
+    return {
+        "job_id": job.job_id(),
+        "job_name": job.name,
+        "backend_name": job.backend_name,
+        "status": job.status().name,
+        "creation_date": job.creation_date().isoformat(),
+        "num_circuits": manifest.get("num_circuits"),
+        "num_qubits": manifest.get("num_qubits"),
+        "shots": manifest.get("shots"),
+        "method": manifest.get("method"),
+        "job_tags": job.tags,
+        "size": job.size,
+        "primitive": manifest.get("primitive"),
+    }
+
+
+def to_dataframe(jobs: Iterable[StoredAerJob]) -> Any:
+    """Job summaries as a pandas DataFrame indexed by job id, ``creation_date`` as UTC times.
+
+    Raises:
+        JobStoreError: pandas is not installed.
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        raise JobStoreError(
+            "to_dataframe() needs pandas: pip install 'qiskit-aer-jobstore[pandas]'."
+        ) from None
+    frame = pd.DataFrame([summary(job) for job in jobs], columns=list(SUMMARY_FIELDS))
+    frame["creation_date"] = pd.to_datetime(frame["creation_date"], utc=True, format="ISO8601")
+    for column in ("num_circuits", "num_qubits", "shots", "size"):
+        frame[column] = frame[column].astype("Int64")
+    return frame.set_index("job_id")
+
+
+
+class JobList(list):
+    """A plain ``list`` of ``StoredAerJob`` that Jupyter shows as a table."""
+
+    def _repr_html_(self) -> str:
+        from .notebook import jobs_table_html  # the notebook face draws it (upward, on demand)
+
+        return jobs_table_html(self)
+
+    def to_dataframe(self) -> Any:
+        """These jobs as a pandas DataFrame (see :func:`to_dataframe`)."""
+        return to_dataframe(self)
+
+
+class Runner(Protocol):
+    """What a stored job needs to run again: simulators, reruns, resumed sweeps. The model
+    says what it needs; the execution layer, above it, provides it (``reproduce.RUNNER``),
+    so that nothing here imports upward."""
+
+    def simulator(self, job: StoredAerJob) -> Any:
+        """A new store-enabled simulator of the kind that ran ``job``."""
+
+    def rerun(self, job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
+        """Run ``job`` again; see :meth:`StoredAerJob.rerun`."""
+
+    def resume(self, job: StoredAerJob, executor: Any = None) -> Any:
+        """Finish a split ``job``; see :meth:`StoredAerJob.resume`."""
+
+
+_runners: list[Runner] = []
+
+
+def provide_runner(runner: Runner) -> None:
+    """Install the execution layer's ``Runner`` (done when ``qiskit_aer_jobstore`` is imported)."""
+    _runners[:] = [runner]
+
+
+def runner() -> Runner:
+    if not _runners:  # only if a module of the package was loaded without the package itself
+        raise JobStoreError(
+            "Running a stored job needs qiskit_aer_jobstore's simulators: import "
+            "qiskit_aer_jobstore first."
+        )
+    return _runners[0]
 
 
 class StoredAerJob(JobV1):
@@ -25,7 +147,7 @@ class StoredAerJob(JobV1):
     verified the first time one of them is asked for.
     """
 
-    def __init__(self, backend: Any, job_id: str, store: JobStore, manifest: dict[str, Any],
+    def __init__(self, backend: Any, job_id: str, store: JobSource, manifest: dict[str, Any],
                  archive: str | None = None, size: int | None = None, trusted: bool = True):
         super().__init__(backend, job_id)
         self._store = store
@@ -37,7 +159,7 @@ class StoredAerJob(JobV1):
         self.location = "local"  # "local", "remote" (team store) or "both"
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], store: JobStore, backend: Any = None,
+    def from_row(cls, row: dict[str, Any], store: JobSource, backend: Any = None,
                  trusted: bool = True) -> StoredAerJob:
         manifest = json.loads(row["manifest"])
         return cls(backend, row["job_id"], store, manifest, row["archive"], row.get("size"),
@@ -103,8 +225,13 @@ class StoredAerJob(JobV1):
         return name
 
     @property
+    def store(self) -> JobSource:
+        """The store the job was read from (``JobStore``, or ``TeamStore`` for ``remote``)."""
+        return self._store
+
+    @property
     def archive_path(self) -> str | None:
-        return str(self._store.blobs.path(self._archive)) if self._archive else None
+        return self._store.archive_label(self._archive) if self._archive else None
 
     @property
     def size(self) -> int | None:
@@ -112,7 +239,7 @@ class StoredAerJob(JobV1):
         return self._size
 
     def _repr_html_(self) -> str:
-        from .notebook import job_card_html
+        from .notebook import job_card_html  # the notebook face draws it (upward, on demand)
 
         return job_card_html(self)
 
@@ -177,7 +304,7 @@ class StoredAerJob(JobV1):
                 "result are stored when it ends (result() waits for that)."
             )
         if self._payload is None:
-            archive = self._archive or self._store._row(self._job_id)["archive"]
+            archive = self._archive or self._store.row(self._job_id)["archive"]
             self._payload = self._store.read_job(archive, trusted=self._trust)
         return self._payload
 
@@ -228,8 +355,6 @@ class StoredAerJob(JobV1):
         """
         data = self._data()
         if data["circuits"] is None and data.get("circuits_error"):
-            from .exceptions import JobArchiveError
-
             raise JobArchiveError(data["circuits_error"])
         return data["circuits"]
 
@@ -251,9 +376,7 @@ class StoredAerJob(JobV1):
         """The backend the job was retrieved through, or a new store-enabled simulator of the
         same kind when it was loaded from a ``JobStore`` directly."""
         if self._backend is None:
-            from . import backends
-
-            self._backend = backends.simulator_class(self._manifest.get("backend_class"))()
+            self._backend = runner().simulator(self)
         return self._backend
 
     # -- jobs run in pieces (executor=, max_job_size=, max_shot_size=) ---------------
@@ -261,16 +384,12 @@ class StoredAerJob(JobV1):
         """``Progress(done, total, failed)``: pieces saved so far (a job not split is one
         piece). Reads the pieces saved since the job's last save, so it follows a running
         sweep from another process."""
-        from .cluster import progress
-
-        return progress(self)
+        return pieces.progress(self._store, self._job_id, self._manifest, self.status().name)
 
     def sub_jobs(self) -> list[dict[str, Any]]:
         """The pieces of a split job: circuits ``[start, stop)``, shots, seed, status, worker,
         times and error of each (empty for a job not split)."""
-        from .cluster import sub_jobs
-
-        return sub_jobs(self)
+        return pieces.sub_jobs(self._store, self._job_id, self._manifest, self.status().name)
 
     def resume(self, executor: Any = None) -> Any:
         """Finish a split job that did not finish (client killed, workers lost, cancelled):
@@ -283,9 +402,7 @@ class StoredAerJob(JobV1):
         Raises:
             JobError: the job was not split into pieces.
         """
-        from .cluster import resume
-
-        return resume(self, executor)
+        return runner().resume(self, executor)
 
     # -- JobV1 plumbing ----------------------------------------------------------------
     def rerun(self, backend: Any = None, **run_options: Any) -> Any:
@@ -320,7 +437,7 @@ class StoredAerJob(JobV1):
                 portable copies; an override that does not apply). Nothing is run or stored.
             JobError: the job's circuits and options are not stored yet (still running).
         """
-        return reproduce.rerun(self, backend, **run_options)
+        return runner().rerun(self, backend, **run_options)
 
     def submit(self) -> None:
         raise JobError("A stored job has already run; use rerun() to run its circuits again.")

@@ -7,32 +7,20 @@ returns. Writing the archive and the index row happens just after, off the calle
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import warnings
 from typing import Any
 
-from . import lifecycle, settings
-from .exceptions import JobNotFoundError, JobStoreError
-from .record import JobRecord, utcnow
-from .reproduce import backend_setup
-from .store import JobStore, validate_job_id
+from . import cluster, settings, stages
+from .exceptions import JobNotFoundError, JobStoreError, JobStoreWarning
+from .manifest import validate_job_id
+from .record import JobRecord
+from .stages import SaveContext
+from .store import JobStore
+from .team import jobs_everywhere, require_remote
 
 CONTEXT_KEY = "_aer_jobstore"
 # Run options that are ours: taken out before Aer sees the options.
 RUN_ONLY_OPTIONS = ("save_jobs", "job_name", "job_tags")
-
-
-@dataclass
-class SaveContext:
-    """What ``run`` decided about saving one job, carried to ``post_process``."""
-
-    store: JobStore
-    job_name: str | None = None
-    job_tags: list[str] = field(default_factory=list)
-    creation_date: Any = field(default_factory=utcnow)
-    stage: int = lifecycle.NOT_SUBMITTED  # how far the job got (lifecycle.QUEUED, ...)
 
 
 def _as_bool(value: Any, name: str) -> bool:
@@ -43,21 +31,6 @@ def _as_bool(value: Any, name: str) -> bool:
     raise JobStoreError(f"Invalid value {value!r} for {name}: use True or False.")
 
 
-_thread = threading.local()
-
-
-@contextlib.contextmanager
-def saving_suppressed() -> Iterator[None]:
-    """Backend jobs run in this thread inside the block are not saved: a primitive job saves
-    itself once, not the backend jobs it runs underneath."""
-    previous = getattr(_thread, "suppressed", False)
-    _thread.suppressed = True
-    try:
-        yield
-    finally:
-        _thread.suppressed = previous
-
-
 def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     """Take our run options out of ``run_options`` and attach a SaveContext (or None)."""
     if CONTEXT_KEY in run_options:
@@ -66,7 +39,7 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     save = run_options.pop("save_jobs", None)
     job_name = run_options.pop("job_name", None)
     job_tags = run_options.pop("job_tags", None)
-    if getattr(_thread, "suppressed", False):
+    if stages.suppressed():
         save = False
     if save is None:
         save = getattr(backend, "_jobstore_save_jobs", None)
@@ -100,16 +73,14 @@ def submitted(backend, job, run_options: dict[str, Any]) -> None:
             return build_record(backend, ctx, job.job_id(), circuits, binds, options,
                                 status=status, manifest_only=status != "CANCELLED")
 
-        lifecycle.record_stage(ctx, lifecycle.QUEUED, lambda: record("QUEUED"))
-        lifecycle.watch_for_cancel(job, ctx, lambda: record("CANCELLED"))
+        stages.record_stage(ctx, stages.QUEUED, lambda: record("QUEUED"))
+        stages.watch_for_cancel(job, ctx, lambda: record("CANCELLED"))
     except Exception as exc:  # never fail a submission because of the store
         _warn_not_saved(job.job_id(), exc)
 
 
 def run_or_sweep(backend, original, circuits, parameter_binds, run_options):
-    """Aer's ``_run_circuits``, unless the job asks for an executor or a split (cluster.py)."""
-    from . import cluster
-
+    """Aer's ``_run_circuits``, unless the job asks for an executor or a split (cluster/)."""
     if cluster.wants_sweep(backend, run_options):
         # Taken out of the caller's dict: a sweep saves itself (parent, then piece by piece).
         ctx = run_options.pop(CONTEXT_KEY, None)
@@ -126,7 +97,7 @@ def execute_and_save(backend, original, circuits, parameter_binds, run_options, 
         return original(circuits, parameter_binds, run_options, job_id, format_result)
     stored_options = dict(run_options)  # Aer adds "parameterizations" to the dict it gets
     try:
-        lifecycle.record_stage(ctx, lifecycle.RUNNING, lambda: build_record(
+        stages.record_stage(ctx, stages.RUNNING, lambda: build_record(
             backend, ctx, job_id, circuits, parameter_binds, stored_options, status="RUNNING",
             manifest_only=True))
     except Exception as exc:
@@ -143,24 +114,18 @@ def execute_and_save(backend, original, circuits, parameter_binds, run_options, 
 def build_record(backend, ctx, job_id, circuits, parameter_binds, run_options, result=None,
                  error=None, status="DONE", manifest_only=False) -> JobRecord:
     """The store's record of one job at one stage (references only: cheap)."""
-    final = status not in lifecycle.ACTIVE_STATUSES
-    return JobRecord(
+    return JobRecord.from_backend(
+        backend,
         job_id=job_id,
-        backend_name=backend.name,
-        backend_version=getattr(backend, "backend_version", None),
-        backend_class=f"{type(backend).__module__}.{type(backend).__qualname__}",
         circuits=list(circuits) if circuits is not None else [],
         parameter_binds=parameter_binds,
         run_options=run_options,
-        backend_options=dict(backend.options.__dict__),
         result=result,
         error=error,
         status=status,
         creation_date=ctx.creation_date,
-        end_date=utcnow() if final else None,
         job_name=ctx.job_name,
         job_tags=ctx.job_tags,
-        backend_setup=backend_setup(backend),
         manifest_only=manifest_only,
     )
 
@@ -174,7 +139,7 @@ def post_process(backend, ctx, job_id, circuits, parameter_binds, run_options, r
     """
     try:
         status = "ERROR" if error is not None else "DONE"
-        lifecycle.record_stage(ctx, lifecycle.FINAL, lambda: build_record(
+        stages.record_stage(ctx, stages.FINAL, lambda: build_record(
             backend, ctx, job_id, circuits, parameter_binds, run_options, result, error, status))
     except Exception as exc:  # never lose a live result to the store
         _warn_not_saved(job_id, exc)
@@ -182,10 +147,6 @@ def post_process(backend, ctx, job_id, circuits, parameter_binds, run_options, r
 
 
 def _warn_not_saved(job_id: str, exc: Exception) -> None:
-    import warnings
-
-    from .writer import JobStoreWarning
-
     warnings.warn(f"Aer job {job_id} was not saved: {exc}", JobStoreWarning, stacklevel=3)
 
 
@@ -235,8 +196,6 @@ class StoreMethods:
             JobStoreSettingsError: no team store is configured.
             JobStoreUnavailableError: the team store cannot be reached.
         """
-        from .team import require_remote
-
         return require_remote().list(
             backend=self, limit=limit, skip=skip, descending=descending, **filters
         )
@@ -246,8 +205,6 @@ class StoreMethods:
         """This backend's stored jobs, local and (with a team store) remote, newest first, each
         once (``backend_name=self.name`` unless another ``backend_name`` is given).
         ``StoredAerJob.location`` says where each is: ``"local"``, ``"remote"`` or ``"both"``."""
-        from .team import jobs_everywhere
-
         filters.setdefault("backend_name", self.name)
         return jobs_everywhere(self.job_store, self, limit, skip, descending, **filters)
 

@@ -9,29 +9,27 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qiskit.providers import JobError
 
 from .exceptions import JobStoreError
+from .job import SUMMARY_FIELDS, JobList, StoredAerJob, summary, to_dataframe
 
-if TYPE_CHECKING:
-    from .job import StoredAerJob
+__all__ = [
+    "SUMMARY_FIELDS",
+    "JobList",
+    "cell",
+    "changed_backend_options",
+    "experiment_counts",
+    "header",
+    "job_card_html",
+    "jobs_table_html",
+    "plot_counts",
+    "summary",
+    "to_dataframe",
+]
 
-# Summary fields, in the order tables and DataFrames show them.
-SUMMARY_FIELDS = (
-    "job_id",
-    "job_name",
-    "backend_name",
-    "status",
-    "creation_date",
-    "num_circuits",
-    "num_qubits",
-    "shots",
-    "method",
-    "job_tags",
-    "size",
-)
 _HEADERS = {
     "job_id": "job id",
     "job_name": "name",
@@ -42,25 +40,6 @@ _HEADERS = {
     "job_tags": "tags",
     "location": "where",
 }
-
-
-def summary(job: StoredAerJob) -> dict[str, Any]:
-    """A JSON-ready row for one job, from its manifest (its archive is not opened)."""
-    manifest = job.manifest
-    return {
-        "job_id": job.job_id(),
-        "job_name": job.name,
-        "backend_name": job.backend_name,
-        "status": job.status().name,
-        "creation_date": job.creation_date().isoformat(),
-        "num_circuits": manifest.get("num_circuits"),
-        "num_qubits": manifest.get("num_qubits"),
-        "shots": manifest.get("shots"),
-        "method": manifest.get("method"),
-        "job_tags": job.tags,
-        "size": job.size,
-        "primitive": manifest.get("primitive"),
-    }
 
 
 def header(field: str) -> str:
@@ -82,17 +61,6 @@ def cell(row: dict[str, Any], field: str) -> str:
 
         return decimal(value)
     return str(value)
-
-
-class JobList(list):
-    """A plain ``list`` of ``StoredAerJob`` that Jupyter shows as a table."""
-
-    def _repr_html_(self) -> str:
-        return jobs_table_html(self)
-
-    def to_dataframe(self) -> Any:
-        """These jobs as a pandas DataFrame (see :func:`to_dataframe`)."""
-        return to_dataframe(self)
 
 
 def jobs_table_html(jobs: Iterable[StoredAerJob]) -> str:
@@ -140,25 +108,6 @@ def job_card_html(job: StoredAerJob) -> str:
         f"<span style='color:{colour};font-weight:bold'>{html.escape(row['status'])}</span>"
         f"<table>{lines}</table></div>"
     )
-
-
-def to_dataframe(jobs: Iterable[StoredAerJob]) -> Any:
-    """Job summaries as a pandas DataFrame indexed by job id, ``creation_date`` as UTC times.
-
-    Raises:
-        JobStoreError: pandas is not installed.
-    """
-    try:
-        import pandas as pd
-    except ImportError:
-        raise JobStoreError(
-            "to_dataframe() needs pandas: pip install 'qiskit-aer-jobstore[pandas]'."
-        ) from None
-    frame = pd.DataFrame([summary(job) for job in jobs], columns=list(SUMMARY_FIELDS))
-    frame["creation_date"] = pd.to_datetime(frame["creation_date"], utc=True, format="ISO8601")
-    for column in ("num_circuits", "num_qubits", "shots", "size"):
-        frame[column] = frame[column].astype("Int64")
-    return frame.set_index("job_id")
 
 
 def changed_backend_options(job: StoredAerJob) -> dict[str, Any]:

@@ -24,22 +24,19 @@ from __future__ import annotations
 import io
 import json
 import pickle
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import pickling, signing
-from .archive import PAYLOAD
+from .archive import ArchiveReader
 from .exceptions import JobArchiveError, JobStoreIntegrityError
+from .manifest import PAYLOAD, PAYLOAD_BUFFERS
 from .portable_json import Decoder, Encoder
-
-if TYPE_CHECKING:
-    from .archive import ArchiveReader
 
 FORMAT = 1
 # Arrays smaller than this stay inside the pickle too (a second copy costs nothing).
 _SHARE_BYTES = 64 * 1024
 CIRCUITS = "circuits.qpy"
 RESULT = "result.json"
-PAYLOAD_BUFFERS = "payload_buffers.json"
 
 
 def _qpy_bytes(circuits: list[Any]) -> bytes:
@@ -106,29 +103,6 @@ def _pickle_sharing(payload: dict[str, Any], arrays: dict[str, Any]) -> tuple[by
     return pickling.dumps(payload, buffer_callback=out_of_band), shared
 
 
-def payload_buffers(reader: ArchiveReader, key: bytes) -> list[Any]:
-    """The out-of-band buffers the payload pickle refers to (verified with ``key``)."""
-    import numpy as np
-
-    if PAYLOAD_BUFFERS not in reader.manifest()["members"]:
-        return []
-    try:
-        names = json.loads(reader.member(PAYLOAD_BUFFERS, key))
-    except ValueError:
-        names = None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise JobArchiveError(f"{reader.label}: {PAYLOAD_BUFFERS} is malformed.")
-    try:
-        return [
-            np.ascontiguousarray(np.load(io.BytesIO(reader.member(n, key)), allow_pickle=False))
-            for n in names
-        ]
-    except (JobArchiveError, JobStoreIntegrityError):
-        raise
-    except Exception as exc:
-        raise JobArchiveError(f"{reader.label}: an array member cannot be read ({exc}).") from exc
-
-
 def has_portable(manifest: dict[str, Any]) -> bool:
     """Whether the archive carries portable copies of its result."""
     members = manifest.get("members")
@@ -146,6 +120,15 @@ def use_pickle(reader: ArchiveReader, key: bytes) -> bool:
     except JobArchiveError:
         return False  # unsigned
     return claimed == signing.key_id(key)
+
+
+def read_job(reader: ArchiveReader, key: bytes, trusted: bool = True) -> dict[str, Any]:
+    """An archive's payload, the one way every store reads a job: unpickled if ``trusted``
+    and signed by ``key`` (or claiming to be: then its check raises), else built from its
+    portable copies only (``payload["portable"]`` is then True)."""
+    if trusted and use_pickle(reader, key):
+        return reader.payload(key)
+    return read_portable(reader)
 
 
 def read_portable(reader: ArchiveReader) -> dict[str, Any]:

@@ -25,12 +25,12 @@ from qiskit_aer.primitives import EstimatorV2 as _AerEstimatorV2
 from qiskit_aer.primitives import SamplerV2 as _AerSamplerV2
 
 from . import settings
-from .exceptions import JobStoreError
-from .mixin import saving_suppressed
-from .record import JobRecord, utcnow
-from .reproduce import backend_setup, carry_physics, rebuild_backend
+from .backends import carry_physics, rebuild_backend
+from .exceptions import JobStoreError, JobStoreWarning
+from .record import JobRecord
+from .stages import saving_suppressed
 from .store import JobStore
-from .writer import JobStoreWarning
+from .times import utcnow
 
 
 @dataclass
@@ -113,28 +113,22 @@ class _StoredPrimitive:
         if pending.store is None:
             return
         try:
-            backend = self._backend
             options = dataclasses.asdict(self.options)
             options.update(self._extra_options())
-            record = PrimitiveRecord(
+            record = PrimitiveRecord.from_backend(
+                self._backend,
                 job_id=pending.job_id,
-                backend_name=backend.name,
-                backend_version=getattr(backend, "backend_version", None),
-                backend_class=f"{type(backend).__module__}.{type(backend).__qualname__}",
                 circuits=[pub.circuit for pub in pubs],
                 run_options=pending.run_options,
-                backend_options=dict(backend.options.__dict__),
                 result=result,
                 error=error,
                 status="ERROR" if error is not None else "DONE",
                 creation_date=pending.creation_date,
-                end_date=utcnow(),
                 job_name=pending.job_name,
                 job_tags=pending.job_tags,
                 primitive=self._primitive,
                 pubs=list(pubs),
                 primitive_options=options,
-                backend_setup=backend_setup(backend),
             )
             pending.store.save_later(record)
         except Exception as exc:  # never lose a live result to the store

@@ -23,15 +23,12 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from . import settings
-from .exceptions import JobStoreError, JobStoreUnavailableError
-from .writer import WRITER, JobStoreWarning
-
-if TYPE_CHECKING:
-    from .store import JobStore
-    from .team import TeamStore
+from .core import StoreCore
+from .exceptions import JobStoreError, JobStoreUnavailableError, JobStoreWarning
+from .team import TeamStore, remote_store
+from .writer import WRITER
 
 
 @dataclass
@@ -60,7 +57,7 @@ _deliver_lock = threading.Lock()
 RETRY_AFTER_S = 60.0
 
 
-def deliver(store: JobStore, team: TeamStore) -> PushResult:
+def deliver(store: StoreCore, team: TeamStore) -> PushResult:
     """Push every job queued in ``store``'s outbox to ``team``, oldest first.
 
     Stops at the first error that is the server's (down, wrong credentials): the rest stay
@@ -94,16 +91,17 @@ def deliver(store: JobStore, team: TeamStore) -> PushResult:
     return result
 
 
-def queue(store: JobStore, job_id: str, archive: str) -> None:
+def queue(store: StoreCore, job_id: str, archive: str) -> None:
     """Queue a just-saved job for the team store (in the writer thread); start the pusher if
     pushes are automatic. A no-op when no team store is configured."""
-    from .team import remote_store
-
     try:
-        team = remote_store()
-        if team is None:
+        if settings.remote_index() is None and settings.remote_blobs() is None:
             return
         auto = settings.push_jobs() == "auto"
+        try:
+            team, why = remote_store(), None
+        except JobStoreUnavailableError as exc:  # its client libraries are not installed
+            team, why = None, exc
         store.index.outbox_add(job_id, archive)
     except JobStoreError as exc:  # the job is saved locally: say so, do not fail the save
         warnings.warn(
@@ -112,8 +110,21 @@ def queue(store: JobStore, job_id: str, archive: str) -> None:
             stacklevel=1,
         )
         return
-    if auto and not _failed_recently(team):
+    if team is None:  # queued: it goes out once the team store can be used
+        _warn_once(f"Aer jobs are saved locally and queued, but not pushed to the team store: "
+                   f"{why}")
+    elif auto and not _failed_recently(team):
         PUSHER.notify(store)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One warning per message and process: a lasting misconfiguration is said once."""
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, JobStoreWarning, stacklevel=3)
 
 
 def _failed_recently(team: TeamStore) -> bool:
@@ -127,12 +138,12 @@ class Pusher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._wanted: dict[int, JobStore] = {}
+        self._wanted: dict[int, StoreCore] = {}
         self._busy = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
-    def notify(self, store: JobStore) -> None:
+    def notify(self, store: StoreCore) -> None:
         if self._pid != os.getpid():  # forked child: the parent's thread is not ours
             self.__init__()
         with self._lock:
@@ -162,9 +173,7 @@ class Pusher:
                 )
 
     @staticmethod
-    def _push(store: JobStore) -> None:
-        from .team import remote_store
-
+    def _push(store: StoreCore) -> None:
         team = remote_store()
         if team is None or _failed_recently(team):
             return  # jobs stay queued; the failure was already reported

@@ -11,19 +11,15 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
-from .lifecycle import process_identity
+from .portable import archive_members
+from .process import process_identity
+from .times import iso, utcnow
+from .version import __version__
 
 # Options that are handles to live machinery, never part of a stored job.
 UNSTORABLE_OPTIONS = ("executor",)
-
-
-def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
-def iso(value: _dt.datetime | None) -> str | None:
-    return value.astimezone(_dt.timezone.utc).isoformat() if value is not None else None
+# Job statuses of a job that has not ended.
+ACTIVE_STATUSES = ("INITIALIZING", "QUEUED", "VALIDATING", "RUNNING")
 
 
 def _versions() -> dict[str, str]:
@@ -62,6 +58,23 @@ def storable_options(options: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def backend_setup(backend: Any) -> dict[str, Any] | None:
+    """What ``AerSimulator.from_backend`` (or a custom configuration) gave a simulator beyond
+    its options: configuration, properties and target. None for a plain simulator.
+
+    Takes references only (it runs on the caller's path); they are pickled by the writer.
+    """
+    target = getattr(backend, "_target", None)
+    properties = getattr(backend, "_properties", None)
+    if target is None and properties is None:
+        return None
+    return {
+        "configuration": getattr(backend, "_configuration", None),
+        "properties": properties,
+        "target": target,
+    }
+
+
 @dataclass
 class JobRecord:
     """Everything the store keeps about one job."""
@@ -88,6 +101,22 @@ class JobRecord:
     backend_setup: dict[str, Any] | None = None
     # A job still queued or running is written as its manifest alone, replaced when it ends.
     manifest_only: bool = False
+
+    @classmethod
+    def from_backend(cls, backend: Any, **fields: Any) -> JobRecord:
+        """The record of a job run on ``backend`` (the one way every job is recorded):
+        the backend's name, version, class, options and setup, then ``fields``. An ended
+        status gets its ``end_date`` now unless ``fields`` give one."""
+        if fields.get("status", "DONE") not in ACTIVE_STATUSES:
+            fields.setdefault("end_date", utcnow())
+        return cls(
+            backend_name=backend.name,
+            backend_version=getattr(backend, "backend_version", None),
+            backend_class=f"{type(backend).__module__}.{type(backend).__qualname__}",
+            backend_options=dict(backend.options.__dict__),
+            backend_setup=backend_setup(backend),
+            **fields,
+        )
 
     def manifest(self) -> dict[str, Any]:
         """The manifest fields (``members`` and ``schema_version`` are added on writing)."""
@@ -153,8 +182,6 @@ class JobRecord:
         call this before :meth:`manifest`). None while the job is only queued or running."""
         if self.manifest_only:
             return {}
-        from .portable import archive_members
-
         members, info = archive_members(self.payload())
         self.extra_manifest["portable"] = info
         return members

@@ -1,68 +1,25 @@
-"""Running a stored job again: what a job keeps so that its simulator can be rebuilt, and
-``rerun``, which rebuilds it and runs the stored circuits with the stored options and seed.
+"""Running a stored job again: ``rerun`` rebuilds the simulator that ran it and runs the
+stored circuits (or a primitive job's pubs) with the stored options and seed.
+
+``RUNNER`` is what ``StoredAerJob.rerun()``, ``backend()`` and ``resume()`` call: the model
+below asks for a ``job.Runner``, and this module, at the top of the execution layer,
+provides it when the package is imported.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import cluster
+from .backends import carry_physics, is_store_enabled, rebuild_backend, simulator_class
 from .exceptions import JobStoreError
-
-if TYPE_CHECKING:
-    from .job import StoredAerJob
-
-# Options of the run itself that the given backend of a rerun must still get: the physics.
-_PHYSICS_OPTIONS = ("noise_model", "method", "seed_simulator")
-
-
-def carry_physics(run_options: dict[str, Any], stored_backend_options: dict[str, Any]) -> None:
-    """Give ``run_options`` the job's noise model, method and seed from its stored backend
-    options, where they do not set their own (a rerun on a backend given by the user)."""
-    for name in _PHYSICS_OPTIONS:
-        if run_options.get(name) is None and stored_backend_options.get(name) is not None:
-            run_options[name] = stored_backend_options[name]
-
-
-def backend_setup(backend: Any) -> dict[str, Any] | None:
-    """What ``AerSimulator.from_backend`` (or a custom configuration) gave a simulator beyond
-    its options: configuration, properties and target. None for a plain simulator.
-
-    Takes references only (it runs on the caller's path); they are pickled by the writer.
-    """
-    target = getattr(backend, "_target", None)
-    properties = getattr(backend, "_properties", None)
-    if target is None and properties is None:
-        return None
-    return {
-        "configuration": getattr(backend, "_configuration", None),
-        "properties": properties,
-        "target": target,
-    }
-
-
-def rebuild_backend(job: StoredAerJob) -> Any:
-    """A new store-enabled simulator like the one that ran ``job``: same class, options,
-    noise model and, for ``from_backend`` simulators, same configuration and target."""
-    from . import backends
-
-    data = job._data()
-    cls = backends.simulator_class(job.manifest.get("backend_class"))
-    options = {k: v for k, v in data.get("backend_options", {}).items() if k in _settable(cls)}
-    setup = {k: v for k, v in (data.get("backend_setup") or {}).items() if v is not None}
-    return cls(**setup, **options)
-
-
-def _settable(cls: Any) -> set[str]:
-    return set(cls._default_options().__dict__) - {"executor"}
+from .job import StoredAerJob, provide_runner
+from .primitives import rerun as rerun_primitive
 
 
 def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
     """Run ``job``'s circuits again; see :meth:`StoredAerJob.rerun`."""
-    from .backends import is_store_enabled
-
     if job.primitive:
-        from .primitives import rerun as rerun_primitive
-
         return rerun_primitive(job, backend, **run_options)
     data = job._data()
     circuits = data.get("circuits")
@@ -92,3 +49,18 @@ def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
             options.setdefault("job_tags", job.tags)
     options.update(run_options)
     return backend.run(list(circuits), parameter_binds=data.get("parameter_binds"), **options)
+
+
+class _Runner:
+    """The ``job.Runner`` of the store-enabled simulators."""
+
+    @staticmethod
+    def simulator(job: StoredAerJob) -> Any:
+        return simulator_class(job.manifest.get("backend_class"))()
+
+    rerun = staticmethod(rerun)
+    resume = staticmethod(cluster.resume)
+
+
+RUNNER = _Runner()
+provide_runner(RUNNER)

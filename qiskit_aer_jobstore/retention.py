@@ -16,28 +16,16 @@ import dataclasses
 import datetime as _dt
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import settings
-from .exceptions import JobStoreError
-from .writer import JobStoreWarning
-
-if TYPE_CHECKING:
-    from .record import JobRecord
-    from .store import JobStore
+from .core import StoreCore
+from .exceptions import JobStoreError, JobStoreWarning
+from .record import JobRecord
+from .settings import human
 
 _BATCH = 500
 _NAMED = 10
-
-
-def human(size: int) -> str:
-    """A byte count for people: ``1.5 GiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
 
 
 def _named(ids: list[str]) -> str:
@@ -75,20 +63,7 @@ def cap_job(
     return manifest, members
 
 
-def delete_rows(store: JobStore, rows: list[dict[str, Any]]) -> list[str]:
-    """Delete jobs given as index rows: archives first, then the rows in one transaction."""
-    if not rows:
-        return []
-    before = store.blobs.version()
-    for row in rows:
-        store.blobs.delete(row["archive"])
-    after = store.blobs.version()
-    ids = [row["job_id"] for row in rows]
-    store.index.delete(ids, before, after)
-    return ids
-
-
-def enforce_store_cap(store: JobStore, keep: str | None = None) -> list[str]:
+def enforce_store_cap(store: StoreCore, keep: str | None = None) -> list[str]:
     """Delete the oldest jobs while the store is over ``max_store_bytes``.
 
     Args:
@@ -118,7 +93,7 @@ def enforce_store_cap(store: JobStore, keep: str | None = None) -> list[str]:
             if row["job_id"] != keep:
                 doomed.append(row)
                 total -= row["size"] or 0
-    ids = delete_rows(store, doomed)
+    ids = store.delete_rows(doomed)
     if ids:
         warnings.warn(
             f"The job store {store.path} held {human(before_total)}, over max_store_bytes "
@@ -185,7 +160,7 @@ def plan_prune(
 
 
 def prune(
-    store: JobStore,
+    store: StoreCore,
     older_than: Any = None,
     keep_last: int | None = None,
     max_bytes: int | str | None = None,
@@ -198,4 +173,4 @@ def prune(
     if dry_run:
         return [r["job_id"] for r in doomed]
     store.blobs.clean_temp()
-    return delete_rows(store, doomed)
+    return store.delete_rows(doomed)

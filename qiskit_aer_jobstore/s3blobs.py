@@ -1,5 +1,5 @@
 """Archive bytes in an S3-compatible bucket (AWS S3, MinIO, SeaweedFS, Ceph): the team store's
-blobs, with the method names of :class:`~.blobs.FolderBlobs`.
+blobs, one of the two :class:`~.blobs.Blobs` (the other is a folder).
 
 Credentials, region and endpoint come from the standard AWS variables and files
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``~/.aws/credentials``,
@@ -13,13 +13,13 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from .archive import job_id_from_name
 from .exceptions import (
     JobArchiveError,
     JobNotFoundError,
     JobStoreSettingsError,
     JobStoreUnavailableError,
 )
+from .manifest import job_id_from_name
 
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 60

@@ -138,6 +138,16 @@ def parse_size(value: str | int, where: str) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[unit])
 
 
+def human(size: int) -> str:
+    """A byte count for people: ``1.5 GiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 

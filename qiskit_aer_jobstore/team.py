@@ -9,34 +9,60 @@ database alone never runs code in a reader's Python.
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import sys
 import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import settings, signing
-from .archive import JOB_ID_RE, ArchiveReader, job_id_from_name, read_manifest_bytes, sha256_hex
+from .archive import ArchiveReader, read_manifest_bytes, rewrite_archive, sha256_hex
 from .exceptions import (
     JobArchiveError,
     JobNotFoundError,
     JobStoreIntegrityError,
     JobStoreSettingsError,
+    JobStoreUnavailableError,
+    JobStoreWarning,
 )
-from .index.query import JobFilter, circuit_names_of, row_from_manifest, tags_of
-from .notebook import JobList
-from .writer import JobStoreWarning
-
-if TYPE_CHECKING:
-    from .index.postgres import PostgresIndex
-    from .job import StoredAerJob
-    from .s3blobs import S3Blobs
-    from .store import JobStore
+from .index import IndexEntry, JobFilter
+from .index.postgres import PostgresIndex, redact_url
+from .job import JobList, StoredAerJob
+from .manifest import is_job_id, job_id_from_name, validate_job_id
+from .portable import read_job
+from .s3blobs import S3Blobs
 
 # No archive a team member pushes is bigger; a row claiming more is refused before download.
 MAX_ARCHIVE_BYTES = 64 * 1024**3
 _stores: dict[tuple[str, str, str], TeamStore] = {}
 _stores_lock = threading.Lock()
+# The team store's client libraries (module, what pip installs): the [team] extra.
+TEAM_PACKAGES = (("psycopg", "psycopg[binary]"), ("psycopg_pool", "psycopg-pool"),
+                 ("boto3", "boto3"))
+
+
+def _installed(module: str) -> bool:
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require_team_packages() -> None:
+    """Raise JobStoreUnavailableError naming the team store's client libraries that are
+    not installed (they are imported only when the team store is used)."""
+    missing = [dist for module, dist in TEAM_PACKAGES if not _installed(module)]
+    if missing:
+        raise JobStoreUnavailableError(
+            f"A team store is configured, but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed: pip install "
+            '"qiskit-aer-jobstore[team]". Jobs are saved locally meanwhile (and queued for '
+            "the team store)."
+        )
 
 
 class TeamStore:
@@ -49,17 +75,13 @@ class TeamStore:
     """
 
     def __init__(self, index_url: str, blobs_url: str, key_path: str | Path | None = None):
-        from .index.postgres import PostgresIndex
-        from .s3blobs import S3Blobs
-
+        require_team_packages()
         self.index: PostgresIndex = PostgresIndex(index_url)
         self.blobs: S3Blobs = S3Blobs(blobs_url)
         self.key_path = Path(key_path).expanduser() if key_path is not None else settings.key_file()
         self.last_failure: float | None = None  # time.monotonic() of the last failed push
 
     def __repr__(self) -> str:
-        from .index.postgres import redact_url
-
         return f"TeamStore({redact_url(self.index.url)!r}, {self.blobs.url!r})"
 
     @property
@@ -87,8 +109,7 @@ class TeamStore:
         if self.index.sha256_of(manifest["job_id"]) == sha:
             return False
         self.blobs.put_bytes(name, data)
-        row = row_from_manifest(manifest, name, len(data), sha)
-        replaced = self.index.upsert(row, tags_of(manifest), circuit_names_of(manifest))
+        replaced = self.index.upsert(IndexEntry.from_manifest(manifest, name, len(data), sha))
         if replaced is not None:
             try:
                 self.blobs.delete(replaced)
@@ -100,7 +121,7 @@ class TeamStore:
     def _checked(self, row: dict[str, Any]) -> dict[str, Any]:
         """Refuse a hostile or broken index row with a clear error."""
         job_id = row.get("job_id")
-        if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id) or ".." in job_id:
+        if not is_job_id(job_id):
             raise JobArchiveError(
                 f"The team index holds a row with the invalid job id {job_id!r}; it was "
                 "skipped. The team index may have been tampered with."
@@ -118,9 +139,17 @@ class TeamStore:
             )
         return row
 
-    def _row(self, job_id: str) -> dict[str, Any]:
-        from .store import validate_job_id
+    def archive_label(self, archive: str) -> str:
+        """Where an archive of the team store is (its ``s3://`` URL)."""
+        return self.blobs.path(archive)
 
+    def row(self, job_id: str) -> dict[str, Any]:
+        """A job's checked team index row.
+
+        Raises:
+            JobNotFoundError: the team store has no such job.
+            JobArchiveError: the row is hostile or broken.
+        """
         row = self.index.get(validate_job_id(job_id))
         if row is None:
             raise JobNotFoundError(
@@ -129,14 +158,12 @@ class TeamStore:
             )
         return self._checked(row)
 
-    def list(self, backend: Any = None, **filters: Any) -> list[StoredAerJob]:
+    def list(self, backend: Any = None, **filters: Any) -> JobList:
         """Jobs in the team store matching ``filters`` (see :class:`~.index.JobFilter`),
         newest first, from the index alone. Rows that fail the checks are skipped with one
         JobStoreWarning."""
-        from .job import StoredAerJob
-
         jobs, bad = [], []
-        for row in self.index.query(JobFilter(**filters)):
+        for row in self.index.query(JobFilter.from_kwargs(**filters)):
             try:
                 job = StoredAerJob.from_row(self._checked(row), self, backend)
             except (JobArchiveError, ValueError, TypeError) as exc:
@@ -155,13 +182,11 @@ class TeamStore:
     def count(self, **filters: Any) -> int:
         filters.pop("limit", None)
         filters.pop("skip", None)
-        return self.index.count(JobFilter(**filters))
+        return self.index.count(JobFilter.from_kwargs(**filters))
 
     def get(self, job_id: str, backend: Any = None, trusted: bool = True) -> StoredAerJob:
         """A ``StoredAerJob`` for a job of the team store (downloaded when first needed)."""
-        from .job import StoredAerJob
-
-        job = StoredAerJob.from_row(self._row(job_id), self, backend, trusted=trusted)
+        job = StoredAerJob.from_row(self.row(job_id), self, backend, trusted=trusted)
         job.location = "remote"
         return job
 
@@ -175,7 +200,7 @@ class TeamStore:
         Raises:
             JobStoreIntegrityError: the archive does not match its row or its signature.
         """
-        row = self._row(job_id)
+        row = self.row(job_id)
         name = row["archive"]
         data = self.blobs.get(name, max_bytes=row["size"])
         label = self.blobs.path(name)
@@ -203,21 +228,33 @@ class TeamStore:
     def read_job(self, archive: str, trusted: bool = True) -> dict[str, Any]:
         """As ``JobStore.read_job``: unpickled if ``trusted`` and signed with the team key,
         else built from the archive's portable copies only."""
-        from .portable import read_portable, use_pickle
-
         job_id = job_id_from_name(archive)
         if job_id is None:
             raise JobArchiveError(f"{archive!r} is not an archive name.")
         name, data = self.fetch(job_id, verify=False)
         with ArchiveReader(io.BytesIO(data), self.blobs.path(name)) as reader:
-            if trusted and use_pickle(reader, self.key):
-                return reader.payload(self.key)
-            return read_portable(reader)
+            return read_job(reader, self.key, trusted)
+
+    def update_manifest(self, job_id: str, **changes: Any) -> dict[str, Any]:
+        """Change manifest fields of a job in the team store (its name, tags): its archive,
+        verified with the team key, is re-signed with the changes and pushed again.
+
+        Returns:
+            The new manifest.
+
+        Raises:
+            JobStoreIntegrityError: the archive does not verify with the team key.
+        """
+        name, data = self.fetch(job_id)
+        out = io.BytesIO()
+        manifest = rewrite_archive(io.BytesIO(data), out, self.key, changes, self.blobs.path(name))
+        self.push_archive(name, out.getvalue())
+        return manifest
 
     def delete(self, job_id: str) -> bool:
         """Remove a job from the team store (row first, so no reader finds a missing object)."""
         try:
-            row = self._row(job_id)
+            row = self.row(job_id)
         except JobNotFoundError:
             return False
         self.index.delete([job_id])
@@ -226,7 +263,7 @@ class TeamStore:
 
 
 def jobs_everywhere(
-    local: JobStore,
+    local: Any,
     backend: Any = None,
     limit: int | None = 10,
     skip: int = 0,
@@ -237,17 +274,17 @@ def jobs_everywhere(
     ``location`` ``"local"``, ``"remote"`` or ``"both"`` (the local copy is the one read).
     Without a team store, the local jobs; with one that is down, the local jobs and a
     JobStoreWarning."""
-    from .exceptions import JobStoreUnavailableError
-
     window = None if limit is None else limit + skip
     found = local.list(backend=backend, limit=window, descending=descending, **filters)
-    team = remote_store()
+    try:
+        team = remote_store()
+        remote = [] if team is None else team.list(
+            backend=backend, limit=window, descending=descending, **filters
+        )
+    except JobStoreUnavailableError as exc:
+        warnings.warn(f"Listing local jobs only: {exc}", JobStoreWarning, stacklevel=3)
+        team, remote = None, []
     if team is not None:
-        try:
-            remote = team.list(backend=backend, limit=window, descending=descending, **filters)
-        except JobStoreUnavailableError as exc:
-            warnings.warn(f"Listing local jobs only: {exc}", JobStoreWarning, stacklevel=3)
-            remote = []
         mine = {job.job_id(): job for job in found}
         for job in remote:
             if job.job_id() in mine:

@@ -11,18 +11,15 @@ import io
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import signing
-from .archive import ArchiveReader, archive_name, parse_time, resign
+from .archive import ArchiveReader, resign
+from .core import StoreCore
 from .exceptions import JobArchiveError, JobStoreError, JobStoreIntegrityError
-from .index import row_from_manifest
-from .index.query import circuit_names_of, tags_of
+from .index import IndexEntry
+from .manifest import archive_name, validate_job_id
 from .portable import has_portable
-
-if TYPE_CHECKING:
-    from .job import StoredAerJob
-    from .store import JobStore
+from .times import parse_time
 
 
 def _read_file(path: Path) -> bytes:
@@ -36,17 +33,16 @@ def _read_file(path: Path) -> bytes:
         raise JobArchiveError(f"Cannot read {path}: {exc}.") from exc
 
 
-def import_archive(store: JobStore, path: str | Path, trust: bool = False) -> StoredAerJob:
-    """Copy the job archive at ``path`` into ``store``; see :meth:`JobStore.import_archive`."""
+def import_archive(store: StoreCore, path: str | Path, trust: bool = False) -> str:
+    """Copy the job archive at ``path`` into ``store``; see :meth:`JobStore.import_archive`.
+    Returns the job's id."""
     path = Path(path).expanduser()
     return import_bytes(store, _read_file(path), str(path), trust)
 
 
-def import_bytes(store: JobStore, data: bytes, label: str, trust: bool = False) -> StoredAerJob:
+def import_bytes(store: StoreCore, data: bytes, label: str, trust: bool = False) -> str:
     """Copy a job archive held in memory (read from ``label``: a path or a URL) into
-    ``store``; see :meth:`JobStore.import_archive`."""
-    from .store import validate_job_id
-
+    ``store``; see :meth:`JobStore.import_archive`. Returns the job's id."""
     key = store.key
     with ArchiveReader(io.BytesIO(data), label) as reader:
         manifest = reader.manifest()
@@ -59,7 +55,7 @@ def import_bytes(store: JobStore, data: bytes, label: str, trust: bool = False) 
         store.refresh()
         existing = store.index.get(job_id)
         if existing is not None:
-            with store._reader(existing["archive"]) as current:
+            with store.reader(existing["archive"]) as current:
                 same = current.manifest_bytes() == reader.manifest_bytes()
                 current_signed = current.is_signed_by(key)
             if not same:
@@ -69,7 +65,7 @@ def import_bytes(store: JobStore, data: bytes, label: str, trust: bool = False) 
                     "first (`JobStore.delete(job_id)`) if the archive should replace it."
                 )
             if current_signed or not (trust or signed_here):
-                return store.get(job_id)
+                return job_id
         name = archive_name(parse_time(manifest["creation_date"]), job_id)
         index = store.index
         before = store.blobs.version()
@@ -78,11 +74,10 @@ def import_bytes(store: JobStore, data: bytes, label: str, trust: bool = False) 
         else:
             size = store.blobs.put_bytes(name, data)
         after = store.blobs.version()
-    row = row_from_manifest(manifest, name, size, None)
-    index.upsert(row, tags_of(manifest), circuit_names_of(manifest), before, after)
-    if existing is not None and existing["archive"] != name:
-        store.blobs.delete(existing["archive"])
-    return store.get(job_id)
+    replaced = index.upsert(IndexEntry.from_manifest(manifest, name, size), before, after)
+    if replaced is not None:
+        store.blobs.delete(replaced)
+    return job_id
 
 
 def _check_untrusted(reader: ArchiveReader, key: bytes) -> None:
@@ -105,9 +100,9 @@ def _check_untrusted(reader: ArchiveReader, key: bytes) -> None:
         )
 
 
-def export_archive(store: JobStore, job_id: str, path: str | Path) -> Path:
+def export_archive(store: StoreCore, job_id: str, path: str | Path) -> Path:
     """Copy a job's archive to ``path``; see :meth:`JobStore.export_archive`."""
-    row = store._row(job_id)
+    row = store.row(job_id)
     target = Path(path).expanduser()
     if target.is_dir():
         target = target / row["archive"]

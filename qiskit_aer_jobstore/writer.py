@@ -15,11 +15,7 @@ import threading
 import warnings
 from collections.abc import Callable
 
-from .exceptions import JobStoreError
-
-
-class JobStoreWarning(UserWarning):
-    """A job was not saved (or not fully), or the store needs attention. Says why."""
+from .exceptions import JobStoreError, JobStoreWarning
 
 
 class BackgroundWriter:

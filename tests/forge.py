@@ -11,7 +11,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from qiskit_aer_jobstore.archive import MANIFEST, PAYLOAD, SIGNATURE, archive_name, write_archive
+from qiskit_aer_jobstore.archive import write_archive
+from qiskit_aer_jobstore.manifest import MANIFEST, PAYLOAD, SIGNATURE, archive_name
 
 CREATED = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 

@@ -16,7 +16,8 @@ import qiskit_aer
 from qiskit.providers import JobError, JobStatus, JobTimeoutError
 
 import qiskit_aer_jobstore as qaj
-from qiskit_aer_jobstore.lifecycle import interrupted_reason, process_identity
+from qiskit_aer_jobstore.lifecycle import interrupted_reason
+from qiskit_aer_jobstore.process import process_identity
 
 
 def _gated(base: type) -> type:

@@ -42,7 +42,7 @@ def test_from_backend_job_keeps_what_rebuilds_its_simulator():
     assert stored.backend_name == backend.name == "aer_simulator_from(generic_backend_3q)"
     rebuilt = stored.backend_options()
     assert rebuilt["noise_model"] == backend.options.noise_model
-    from qiskit_aer_jobstore.reproduce import rebuild_backend
+    from qiskit_aer_jobstore.backends import rebuild_backend
 
     again = rebuild_backend(stored)
     assert again.name == backend.name

@@ -11,8 +11,8 @@ from qiskit.providers import JobError
 from qiskit.quantum_info import SparsePauliOp
 
 import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore.backends import rebuild_backend
 from qiskit_aer_jobstore.primitives import EstimatorV2, SamplerV2
-from qiskit_aer_jobstore.reproduce import rebuild_backend
 
 from .conftest import ghz
 from .roundtrip_helpers import NOISY_KINDS, noisy_job

@@ -165,7 +165,7 @@ def test_an_archive_that_lands_during_a_save_is_found(store, tmp_path, monkeypat
     """An archive renamed into the folder (by hand, or by a writer killed before its index
     row) in the same instant as another save is seen by a later listing, not only after
     reindex(): the save marks the folder in sync, so listings re-diff it now and then."""
-    from qiskit_aer_jobstore import store as store_module
+    from qiskit_aer_jobstore import core as store_module
 
     store.save(qaj.JobRecord(job_id="first", backend_name="aer_simulator"))
     assert len(store.list()) == 1  # the folder was just diffed against the index

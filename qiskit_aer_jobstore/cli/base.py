@@ -17,9 +17,11 @@ import click
 from qiskit.providers import JobError, JobStatus
 from rich.console import Console
 
-from .. import __version__, settings
+from .. import settings
 from ..exceptions import InvalidJobIdError, JobStoreError, JobStoreSettingsError
-from ..store import JobStore, validate_job_id
+from ..manifest import validate_job_id
+from ..store import JobStore
+from ..version import __version__
 
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2

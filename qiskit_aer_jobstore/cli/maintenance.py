@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import settings
+from ..exceptions import JobStoreWarning
 from .base import (
     NothingFound,
     Parsed,
@@ -88,8 +89,6 @@ def du(as_json: bool, **filters: Any) -> None:
 @json_option
 def reindex(as_json: bool) -> None:
     """Rebuild the index from the archives; unreadable archives are listed, never deleted."""
-    from ..writer import JobStoreWarning
-
     store = open_store()
     with warnings.catch_warnings(), progress_bar("indexing", as_json) as advance:
         warnings.simplefilter("ignore", JobStoreWarning)  # the problems are listed below

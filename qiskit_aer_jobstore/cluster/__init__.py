@@ -8,21 +8,24 @@
 
 Without any of the three, a job runs exactly as Aer runs it. With any of them it becomes a
 :class:`SweepJob`: one stored job whose pieces are saved as they land, which
-``StoredAerJob.resume()`` can finish after a crash. See :mod:`.plan` for the seeds.
+``StoredAerJob.resume()`` can finish after a crash. See :mod:`.plan` for the seeds; the
+pieces are saved by :mod:`qiskit_aer_jobstore.pieces`.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
-from typing import Any, NamedTuple
+from typing import Any
 
 from qiskit.providers import JobError, JobStatus
 
+from .. import pieces as journal
 from ..exceptions import JobStoreError
-from . import journal
+from ..pieces import Progress
+from ..process import is_this_host, process_alive
+from ..stages import SaveContext
 from .plan import (
+    Piece,
     experiments_per_circuit,
     has_save_instructions,
     make_plan,
@@ -32,18 +35,7 @@ from .plan import (
 from .runner import SWEEP_OPTIONS, SimulatorSpec, check_executor
 from .sweep import SweepJob, sweep_info
 
-__all__ = ["Progress", "SweepJob", "progress", "resume", "submit_sweep", "wants_sweep"]
-
-
-class Progress(NamedTuple):
-    """Pieces of a job: finished, in all, failed."""
-
-    done: int
-    total: int
-    failed: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.done}/{self.total} done" + (f", {self.failed} failed" if self.failed else "")
+__all__ = ["Progress", "SweepJob", "resume", "submit_sweep", "wants_sweep"]
 
 
 def _option(backend: Any, run_options: dict[str, Any], name: str) -> Any:
@@ -71,7 +63,7 @@ def submit_sweep(
         circuits: the job's circuits.
         parameter_binds: one bind dictionary per circuit, or None.
         run_options: the run options (ours taken out), executor and split sizes included.
-        ctx: the ``mixin.SaveContext`` saying where to save the job (None: not saved).
+        ctx: the ``stages.SaveContext`` saying where to save the job (None: not saved).
     """
     run_options = dict(run_options)
     executor = check_executor(_option(backend, run_options, "executor"))
@@ -111,43 +103,15 @@ def submit_sweep(
     return job
 
 
-def _stored_pieces(stored: Any) -> list[dict[str, Any]]:
-    sweep = stored.manifest.get("sweep")
-    return list(sweep.get("pieces") or []) if isinstance(sweep, dict) else []
-
-
-def sub_jobs(stored: Any) -> list[dict[str, Any]]:
-    """A stored job's pieces as last saved, updated with the pieces saved since."""
-    pieces = _stored_pieces(stored)
-    if stored.status() is not JobStatus.DONE and pieces:
-        saved = journal.read_pieces(stored._store, stored.job_id(), results=False)
-        for entry in pieces:
-            if entry["index"] in saved:
-                entry.update(saved[entry["index"]]["info"])
-    return pieces
-
-
-def progress(stored: Any) -> Progress:
-    """``Progress(done, total, failed)`` of a stored job (a job not split is one piece)."""
-    pieces = sub_jobs(stored)
-    if not pieces:
-        status = stored.status()
-        return Progress(int(status is JobStatus.DONE), 1, int(status is JobStatus.ERROR))
-    states = [p.get("status") for p in pieces]
-    return Progress(states.count("DONE"), len(pieces), states.count("ERROR"))
-
-
 def resume(stored: Any, executor: Any = None) -> SweepJob:
     """Run the pieces of a stored job that are not saved yet; see ``StoredAerJob.resume``."""
-    from ..mixin import SaveContext
-    from .plan import Piece
-
     executor = check_executor(executor)
     if stored.status() is JobStatus.DONE:
         job = SweepJob(stored.backend(), stored.job_id(), [], None, {}, executor, [], None)
         job._future = _done_future(stored.result())
         return job
-    pieces = _stored_pieces(stored)
+    sweep = stored.manifest.get("sweep")
+    pieces = list(sweep.get("pieces") or []) if isinstance(sweep, dict) else []
     if not pieces:
         raise JobError(
             f"Aer job {stored.job_id()} was not run in pieces (no executor=, max_job_size= "
@@ -155,7 +119,7 @@ def resume(stored: Any, executor: Any = None) -> SweepJob:
         )
     _refuse_if_still_running(stored)
     data = stored._data()
-    store = stored._store
+    store = stored.store
     plan = [Piece.from_json(p) for p in pieces]
     done = journal.read_pieces(store, stored.job_id())
     spec = data.get("simulator") or SimulatorSpec.of(stored.backend())
@@ -187,14 +151,8 @@ def _refuse_if_still_running(stored: Any) -> None:
     if manifest.get("status") not in ("QUEUED", "RUNNING"):
         return
     pid = manifest.get("pid")
-    if manifest.get("host") != socket.gethostname() or not isinstance(pid, int):
+    if not is_this_host(manifest.get("host")) or not process_alive(pid):
         return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return
-    except PermissionError:
-        pass
     raise JobError(
         f"Aer job {stored.job_id()} is still running in process {pid} on this host: wait for "
         "it (progress() follows it), or end that process and then resume()."

@@ -19,9 +19,10 @@ from typing import Any
 from qiskit.providers import JobError, JobStatus
 from qiskit_aer.jobs import AerJob
 
-from ..record import JobRecord, utcnow
+from .. import pieces as journal
+from ..pieces import Progress
+from ..record import JobRecord
 from ..writer import WRITER
-from . import journal
 from .plan import Piece, merge_results
 from .runner import SWEEP_OPTIONS, PieceTask, Runner, SimulatorSpec, describe_executor
 
@@ -124,8 +125,6 @@ class SweepJob(AerJob):
     # -- sweep API ---------------------------------------------------------------------
     def progress(self) -> Any:
         """``Progress(done, total, failed)`` in pieces."""
-        from . import Progress
-
         with self._lock:
             states = [info.get("status") for info in self._info.values()]
         return Progress(states.count("DONE"), len(self._plan), states.count("ERROR"))
@@ -259,7 +258,7 @@ class SweepJob(AerJob):
             return
         WRITER.submit(
             lambda: journal.save_piece(
-                ctx.store, self._job_id, self._backend.name, piece, info, result
+                ctx.store, self._job_id, self._backend.name, piece.to_json(), info, result
             ),
             f"Piece {piece.index} of Aer job {self._job_id}",
         )
@@ -270,20 +269,16 @@ class SweepJob(AerJob):
             return
         backend = self._backend
         sweep = dict(self._sweep, pieces=self.sub_jobs())
-        record = SweepRecord(
+        record = SweepRecord.from_backend(
+            backend,
             job_id=self._job_id,
-            backend_name=backend.name,
-            backend_version=getattr(backend, "backend_version", None),
-            backend_class=f"{type(backend).__module__}.{type(backend).__qualname__}",
             circuits=list(self._circuits),
             parameter_binds=self._parameter_binds,
             run_options=dict(self._run_options),
-            backend_options=dict(backend.options.__dict__),
             result=result,
             error=error,
             status=status,
             creation_date=ctx.creation_date,
-            end_date=None if status == "RUNNING" else utcnow(),
             job_name=ctx.job_name,
             job_tags=ctx.job_tags,
             extra_manifest={"sweep": sweep},
@@ -294,7 +289,7 @@ class SweepJob(AerJob):
         def save() -> None:
             store.save(record)
             if status == "DONE":
-                journal.delete_pieces(store, job_id)
+                journal.delete_pieces(store.path, job_id)
 
         WRITER.submit(save, f"Aer job {job_id}")
 

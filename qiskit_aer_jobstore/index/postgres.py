@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..exceptions import JobStoreSettingsError, JobStoreUnavailableError
-from .query import COLUMNS, JobFilter
+from .query import COLUMNS, IndexEntry, JobFilter
 
 CONNECT_TIMEOUT_S = 3
 _MIGRATION_LOCK = 0x51A3_0B5  # pg_advisory_xact_lock id for schema changes
@@ -79,7 +79,7 @@ def redact_url(url: str) -> str:
 
 
 class PostgresIndex:
-    """Job rows in PostgreSQL, with the method names of :class:`~.sqlite.SQLiteIndex`.
+    """Job rows in PostgreSQL: the team's :class:`~.Index` (the other is SQLite).
 
     Args:
         url: a ``postgresql://`` URL (a password in it never appears in reprs or errors).
@@ -209,14 +209,15 @@ class PostgresIndex:
 
     # -- writes ------------------------------------------------------------------------
     def upsert(
-        self, row: dict[str, Any], tags: Iterable[str] = (), circuits: Iterable[str] = ()
+        self, entry: IndexEntry, version_before: Any = None, version_after: Any = None
     ) -> str | None:
-        """Insert a job row, or replace it if its archive's SHA-256 differs.
+        """Insert a job row, or replace it if its archive's SHA-256 differs (the versions
+        are the folder's, for the local index: a bucket has none).
 
         Returns:
             The archive name the row had before, if it was replaced (None otherwise).
         """
-        tags, circuits = list(tags), list(circuits)
+        row, tags, circuits = entry.row, entry.tags, entry.circuits
 
         def fn(conn):
             old = conn.execute(
@@ -246,7 +247,9 @@ class PostgresIndex:
 
         return self._run(fn)
 
-    def delete(self, job_ids: Iterable[str]) -> int:
+    def delete(
+        self, job_ids: Iterable[str], version_before: Any = None, version_after: Any = None
+    ) -> int:
         ids = list(job_ids)
         return self._run(
             lambda c: c.execute("DELETE FROM jobs WHERE job_id = ANY(%s)", (ids,)).rowcount

@@ -14,6 +14,7 @@ from typing import Any
 from qiskit.providers import JobStatus
 
 from ..exceptions import JobStoreError
+from ..times import parse_time
 
 COLUMNS = (
     "job_id",
@@ -261,15 +262,42 @@ def _tag_list(job_tags: Any) -> list[str]:
     return sorted(set(tags))
 
 
-def row_from_manifest(
-    manifest: dict[str, Any], archive: str, size: int, sha256: str | None
-) -> dict[str, Any]:
-    """The index row for a manifest."""
-    from ..archive import parse_time
+@dataclass
+class IndexEntry:
+    """What an index holds of one job: its row, its tags and its circuit names."""
 
-    def _int(value: Any) -> int | None:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    row: dict[str, Any]
+    tags: list[str]
+    circuits: list[str]
 
+    @property
+    def job_id(self) -> str:
+        return self.row["job_id"]
+
+    @property
+    def archive(self) -> str:
+        return self.row["archive"]
+
+    @classmethod
+    def from_manifest(
+        cls, manifest: dict[str, Any], archive: str, size: int, sha256: str | None = None
+    ) -> IndexEntry:
+        """The entry for an archive, from its manifest (the one way rows are made)."""
+        return cls(
+            _row(manifest, archive, size, sha256), _strings(manifest, "job_tags"),
+            _strings(manifest, "circuit_names"),
+        )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _row(manifest: dict[str, Any], archive: str, size: int, sha256: str | None) -> dict[str, Any]:
     ended = manifest.get("end_date")
     try:
         ended_epoch = parse_time(ended).timestamp() if isinstance(ended, str) else None
@@ -280,27 +308,20 @@ def row_from_manifest(
         "archive": archive,
         "backend_name": manifest["backend_name"],
         "status": manifest["status"],
-        "job_name": manifest.get("job_name") if isinstance(manifest.get("job_name"), str) else None,
+        "job_name": _text(manifest.get("job_name")),
         "created": parse_time(manifest["creation_date"]).timestamp(),
         "ended": ended_epoch,
-        "method": manifest.get("method") if isinstance(manifest.get("method"), str) else None,
+        "method": _text(manifest.get("method")),
         "num_qubits": _int(manifest.get("num_qubits")),
         "shots": _int(manifest.get("shots")),
         "num_circuits": _int(manifest.get("num_circuits")),
-        "primitive": manifest.get("primitive")
-        if isinstance(manifest.get("primitive"), str)
-        else None,
+        "primitive": _text(manifest.get("primitive")),
         "size": size,
         "sha256": sha256,
         "manifest": json.dumps(manifest, sort_keys=True, default=str),
     }
 
 
-def tags_of(manifest: dict[str, Any]) -> list[str]:
-    tags = manifest.get("job_tags") or []
-    return sorted({t for t in tags if isinstance(t, str)}) if isinstance(tags, list) else []
-
-
-def circuit_names_of(manifest: dict[str, Any]) -> list[str]:
-    names = manifest.get("circuit_names") or []
-    return sorted({n for n in names if isinstance(n, str)}) if isinstance(names, list) else []
+def _strings(manifest: dict[str, Any], field: str) -> list[str]:
+    values = manifest.get(field) or []
+    return sorted({v for v in values if isinstance(v, str)}) if isinstance(values, list) else []

@@ -1,7 +1,9 @@
 """The local index: SQLite in the store folder, WAL mode, busy timeout.
 
 The archives are the source of truth; this file is a cache of their manifests that can be
-deleted at any time and is rebuilt from them.
+deleted at any time and is rebuilt from them. In a folder that cannot be written (a read-only
+mount, a colleague's store) the index lives in memory instead: a copy of the file as last
+committed, if there is one, brought up to date from the archives like the file would be.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..exceptions import JobStoreUnavailableError
-from .query import COLUMNS, JobFilter
+from .query import COLUMNS, IndexEntry, JobFilter
 
 SCHEMA_VERSION = 3  # 2: paging indexes end with job_id; 3: the push outbox
 BUSY_TIMEOUT_S = 30.0
@@ -94,14 +97,21 @@ class SQLiteIndex:
     Args:
         path: the database file.
         synchronous: SQLite's ``synchronous`` pragma (``FULL`` or ``NORMAL``).
+        read_only: the folder cannot be written: keep the index in memory (a copy of
+            ``path`` as last committed, if it is an index of this schema), never touching
+            the file.
     """
 
     placeholder = "?"
 
-    def __init__(self, path: Path, synchronous: str = "NORMAL"):
+    def __init__(self, path: Path, synchronous: str = "NORMAL", read_only: bool = False):
         self.path = Path(path)
         self.synchronous = synchronous
+        self.read_only = read_only
         self._local = threading.local()
+        self._memory: sqlite3.Connection | None = None  # keeps the in-memory copy alive
+        self._memory_uri = f"file:aer-jobs-{secrets.token_hex(8)}?mode=memory&cache=shared"
+        self._memory_lock = threading.Lock()
         self.rebuilt = False  # set when the schema was (re)created: the caller reindexes
 
     def __repr__(self) -> str:
@@ -128,6 +138,8 @@ class SQLiteIndex:
         return conn
 
     def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return self._open_memory()
         _create_private(self.path)
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -158,7 +170,42 @@ class SQLiteIndex:
             raise
         return conn
 
+    def _open_memory(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._memory_uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._memory_lock:
+            if self._memory is None:
+                self._load_copy(conn)
+                self._memory = conn
+        return conn
+
+    def _load_copy(self, conn: sqlite3.Connection) -> None:
+        """Fill the in-memory index from the file as last committed (``immutable``: no lock
+        taken, no -shm made), or create it empty for the store to fill from the archives."""
+        try:
+            source = sqlite3.connect(f"file:{quote(str(self.path))}?immutable=1", uri=True)
+            try:
+                if source.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                    source.backup(conn)
+            finally:
+                source.close()
+        except sqlite3.Error:
+            pass  # missing, corrupt or not an index: built from the archives instead
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.rebuilt = True
+        # rows still in the file's WAL are not in the copy: have the store diff the folder
+        conn.execute("DELETE FROM meta WHERE key IN ('synced_at', 'blobs_version')")
+
     def _discard_corrupt(self) -> None:
+        if self.read_only:
+            return
         for suffix in ("", "-wal", "-shm"):
             target = Path(str(self.path) + suffix)
             if target.exists():
@@ -201,7 +248,8 @@ class SQLiteIndex:
 
     # -- writes ------------------------------------------------------------------------
     @staticmethod
-    def _write_row(conn, row: dict[str, Any], tags: Iterable[str], circuits: Iterable[str]):
+    def _write_row(conn, entry: IndexEntry) -> None:
+        row = entry.row
         # a job saved again under a new archive name replaces the old row
         conn.execute(
             "DELETE FROM jobs WHERE job_id = ? OR archive = ?", (row["job_id"], row["archive"])
@@ -212,47 +260,50 @@ class SQLiteIndex:
         )
         conn.executemany(
             "INSERT OR IGNORE INTO job_tags (tag, job_id) VALUES (?, ?)",
-            [(t, row["job_id"]) for t in tags],
+            [(t, row["job_id"]) for t in entry.tags],
         )
         conn.executemany(
             "INSERT OR IGNORE INTO job_circuits (name, job_id) VALUES (?, ?)",
-            [(n, row["job_id"]) for n in circuits],
+            [(n, row["job_id"]) for n in entry.circuits],
         )
 
     def upsert(
-        self,
-        row: dict[str, Any],
-        tags: Iterable[str] = (),
-        circuits: Iterable[str] = (),
-        version_before: Any = None,
-        version_after: Any = None,
-    ) -> None:
-        """Insert or replace a job row. If the recorded blobs version equals
+        self, entry: IndexEntry, version_before: Any = None, version_after: Any = None
+    ) -> str | None:
+        """Insert or replace a job's row. If the recorded blobs version equals
         ``version_before``, record ``version_after``: the index then stays known in sync with
-        the folder after our own write, without a rescan."""
+        the folder after our own write, without a rescan.
+
+        Returns:
+            The archive name the job's row had before, if it was another (None otherwise).
+        """
 
         def fn(conn):
             conn.execute("BEGIN IMMEDIATE")
-            self._write_row(conn, row, tags, circuits)
+            old = conn.execute(
+                "SELECT archive FROM jobs WHERE job_id = ?", (entry.job_id,)
+            ).fetchone()
+            self._write_row(conn, entry)
             if version_after is not None:
                 conn.execute(
                     "UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
                     (str(version_after), str(version_before)),
                 )
             conn.execute("COMMIT")
+            return old[0] if old is not None and old[0] != entry.archive else None
 
-        self._run(fn)
+        return self._run(fn)
 
     def upsert_many(
         self,
-        items: list[tuple[dict, list[str], list[str]]],
+        items: list[IndexEntry],
         gone: Iterable[str] = (),
         exists: Callable[[str], bool] | None = None,
     ) -> None:
         """In one transaction: drop the rows of the archives ``gone``, then write ``items``.
 
         Args:
-            items: ``(row, tags, circuit names)`` to insert or replace.
+            items: entries to insert or replace.
             gone: archive names whose rows are removed.
             exists: if given, a row is written only if ``exists(archive)`` still holds inside
                 the transaction (a concurrent delete removes the file before the row, so a
@@ -264,9 +315,9 @@ class SQLiteIndex:
             conn.execute("BEGIN IMMEDIATE")
             for name in names:
                 conn.execute("DELETE FROM jobs WHERE archive = ?", (name,))
-            for row, tags, circuits in items:
-                if exists is None or exists(row["archive"]):
-                    self._write_row(conn, row, tags, circuits)
+            for entry in items:
+                if exists is None or exists(entry.archive):
+                    self._write_row(conn, entry)
             conn.execute("COMMIT")
 
         self._run(fn)
@@ -285,19 +336,6 @@ class SQLiteIndex:
                     "UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
                     (str(version_after), str(version_before)),
                 )
-            conn.execute("COMMIT")
-            return count
-
-        return self._run(fn)
-
-    def delete_archives(self, archives: Iterable[str]) -> int:
-        names = list(archives)
-
-        def fn(conn):
-            conn.execute("BEGIN IMMEDIATE")
-            count = sum(
-                conn.execute("DELETE FROM jobs WHERE archive = ?", (n,)).rowcount for n in names
-            )
             conn.execute("COMMIT")
             return count
 

@@ -1,0 +1,425 @@
+"""The store core: one folder of signed archives and the SQLite index over them.
+
+It knows how to put an archive and its row, rewrite a manifest, bring the index in line with
+the folder, find a row, read a job and delete jobs (with their pieces). It calls no service:
+retention, the team push and the lifecycle run on top of it (``store.JobStore``).
+
+Write order (as in diskcache): the archive is written first (atomically), the index row is
+committed second. A crash between the two leaves an archive the index does not know yet; it is
+picked up the next time the store is listed, because the archives are the source of truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from . import settings, signing
+from .archive import ArchiveReader, rewrite_archive, write_archive
+from .blobs import FolderBlobs
+from .exceptions import (
+    JobArchiveError,
+    JobNotFoundError,
+    JobStoreError,
+    JobStoreUnavailableError,
+    JobStoreWarning,
+)
+from .index import IndexEntry, JobFilter, SQLiteIndex
+from .manifest import job_id_from_name, validate_job_id
+from .pieces import delete_pieces
+from .portable import read_job
+from .writer import WRITER
+
+INDEX_FILE = "index.sqlite"
+# How old the last diff of the folder against the index may be before a listing diffs again.
+RESYNC_AFTER_S = 30.0
+
+
+class StoreCore:
+    """A folder of job archives and its index: the operations every service builds on.
+
+    Args:
+        path: the store folder (default: ``QISKIT_AER_JOBS_DIR``, ``jobs_dir`` in settings.conf,
+            or ``~/.qiskit/aer_jobs``).
+        key_path: the signing key file (default: ``QISKIT_AER_JOBS_KEY`` or
+            ``~/.qiskit/aer_jobs.key``).
+    """
+
+    def __init__(self, path: str | Path | None = None, key_path: str | Path | None = None):
+        self.path = Path(path).expanduser() if path is not None else settings.jobs_dir()
+        self.key_path = Path(key_path).expanduser() if key_path is not None else settings.key_file()
+        self.settings = settings.StoreSettings.current()
+        full = self.settings.durability == "full"
+        self.blobs = FolderBlobs(self.path, fsync=full)
+        self._index: SQLiteIndex | None = None
+        self._index_lock = threading.Lock()
+        self._key_checked = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    # -- parts -------------------------------------------------------------------------
+    @property
+    def key(self) -> bytes:
+        """The signing key; made on first use, with a warning if the store holds jobs that
+        another key signed (a mistyped or moved key path)."""
+        if not self._key_checked:
+            self._key_checked = True
+            if not self.key_path.exists():
+                key = signing.load_key(self.key_path)
+                self._warn_if_foreign(key)
+                return key
+        return signing.load_key(self.key_path)
+
+    def _warn_if_foreign(self, key: bytes) -> None:
+        names = self.blobs.names() if self.path.is_dir() else []
+        mine = signing.key_id(key)
+        foreign = 0
+        for name in names:
+            try:
+                with self.blobs.open(name) as handle, ArchiveReader(handle, name) as reader:
+                    foreign += reader.signature().get("key_id") != mine
+            except (OSError, JobStoreError):
+                continue
+        if foreign:
+            warnings.warn(
+                f"The signing key {self.key_path} did not exist, so a new key was made there; "
+                f"{foreign} of the {len(names)} jobs in the store {self.path} were signed with "
+                "another key and can now be read only through their portable copies "
+                "(untrusted). If the key was moved or its path mistyped, point "
+                "QISKIT_AER_JOBS_KEY (or jobs_key in [aer] of settings.conf) at the right key "
+                f"file and delete {self.key_path}.",
+                JobStoreWarning,
+                stacklevel=3,
+            )
+
+    @property
+    def index(self) -> SQLiteIndex:
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    read_only = self._folder_read_only()
+                    self.blobs.read_only = read_only
+                    self.blobs.ensure()
+                    # NORMAL even for durability=full: the index is a cache, and rows lost
+                    # with the WAL's tail on power loss come back by the folder check
+                    self._index = SQLiteIndex(
+                        self.path / INDEX_FILE, synchronous="NORMAL", read_only=read_only
+                    )
+        return self._index
+
+    def archive_label(self, archive: str) -> str:
+        """Where an archive of the store is, for people (its file path)."""
+        return self.blobs.path(archive)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store folder cannot be written (jobs can only be listed and read)."""
+        return self.index.read_only
+
+    def _folder_read_only(self) -> bool:
+        if not self.path.is_dir():
+            return False  # made on the first save
+        index = self.path / INDEX_FILE
+        if os.access(self.path, os.W_OK) and (not index.exists() or os.access(index, os.W_OK)):
+            return False
+        warnings.warn(
+            f"The job store {self.path} is read-only: its jobs can be listed and read, but "
+            "saving, deleting, renaming or tagging jobs there fails. Its index is kept in "
+            "memory. Set QISKIT_AER_JOBS_DIR to a writable folder to save jobs.",
+            JobStoreWarning,
+            stacklevel=4,
+        )
+        return True
+
+    # -- writing -----------------------------------------------------------------------
+    def put_archive(
+        self, name: str, manifest: dict[str, Any], members: dict[str, bytes]
+    ) -> dict[str, Any]:
+        """Write one archive, then its index row. Returns the manifest as written."""
+        key = self.key
+        return self.commit(name, lambda handle: write_archive(handle, manifest, members, key))
+
+    def commit(self, name: str, write: Callable[[BinaryIO], dict[str, Any]]) -> dict[str, Any]:
+        """Put an archive (``write`` writes it and returns its manifest), then its index row.
+        An index that cannot be written costs a warning, never the archive."""
+        index = self.index
+        before = self.blobs.version()
+        written: dict[str, Any] = {}
+        size = self.blobs.put(name, lambda handle: written.update(write(handle)))
+        after = self.blobs.version()
+        try:
+            replaced = index.upsert(IndexEntry.from_manifest(written, name, size), before, after)
+        except JobStoreUnavailableError as exc:
+            # the signed archive is complete and is the truth: keep it, the next listing indexes it
+            warnings.warn(
+                f"Aer job {written['job_id']} was saved to {self.blobs.path(name)} but not added "
+                f"to the index ({exc}); it is listed once the index is free again.",
+                JobStoreWarning,
+                stacklevel=3,
+            )
+            return written
+        if replaced is not None:
+            self.blobs.delete(replaced)
+        return written
+
+    def rewrite_manifest(self, archive: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite one archive with some manifest fields changed: members copied unchanged
+        (verified), signed again with this store's key, then its index row.
+
+        Returns:
+            The new manifest.
+
+        Raises:
+            JobStoreIntegrityError: the archive does not verify with this store's key.
+            JobNotFoundError: the archive was removed meanwhile.
+        """
+        key, label = self.key, self.blobs.path(archive)
+
+        def write(handle: BinaryIO) -> dict[str, Any]:
+            try:
+                source = self.blobs.open(archive)
+            except FileNotFoundError:
+                raise JobNotFoundError(f"The archive {label} was removed: the job is gone.") \
+                    from None
+            with source:
+                return rewrite_archive(source, handle, key, changes, label)
+
+        return self.commit(archive, write)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for this process's queued saves to finish."""
+        return WRITER.flush(timeout)
+
+    # -- the index and the folder --------------------------------------------------------
+    def refresh(self) -> None:
+        """Bring the index in line with the archives if the folder changed behind its back."""
+        self.flush()
+        index = self.index
+        version = self.blobs.version()
+        if version is None:
+            return
+        if index.rebuilt:
+            index.rebuilt = False
+            self.reindex()
+        elif index.get_meta("blobs_version") != str(version) or self._resync_due():
+            self.sync(version)
+
+    def _resync_due(self) -> bool:
+        # A save marks the folder's new mtime as in sync when it was in sync before, so an
+        # archive that landed in the same instant without its row (copied in by hand, or
+        # left by a writer killed between rename and index) would stay unseen: diff the
+        # folder against the index anyway when the last diff is older than RESYNC_AFTER_S.
+        synced = self.index.get_meta("synced_at")
+        try:
+            return time.time() - float(synced) > RESYNC_AFTER_S
+        except (TypeError, ValueError):
+            return True
+
+    def sync(
+        self,
+        version: Any,
+        full: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[tuple[str, str]]:
+        """Diff the folder against the index (``full``: re-read every archive); returns
+        ``(archive name, reason)`` for each archive that could not be indexed."""
+        # rows first, then the folder: an archive saved in between is then only re-read
+        indexed = self.index.archives()
+        on_disk = set(self.blobs.names())
+        gone = [name for name in indexed if name not in on_disk]
+        problems: list[tuple[str, str]] = []
+        items = []
+        names = sorted(on_disk if full else on_disk - indexed.keys())
+        for done, name in enumerate(names, 1):
+            try:
+                items.append(self.entry_for_archive(name))
+            except FileNotFoundError:
+                pass  # deleted while we looked
+            except JobStoreError as exc:
+                problems.append((name, str(exc)))
+            if progress is not None:
+                progress(done, len(names))
+        if full:
+            gone += [name for name, _ in problems if name in indexed]
+        if gone or items:
+            self.index.upsert_many(items, gone, self.blobs.exists)
+        self.index.set_meta("blobs_version", version)
+        self.index.set_meta("synced_at", repr(time.time()))
+        for name, why in problems:
+            if self.index.get_meta(f"reported:{name}") is None:
+                warnings.warn(f"Skipped a damaged archive: {why}", JobStoreWarning, stacklevel=3)
+                self.index.set_meta(f"reported:{name}", "1")
+        return problems
+
+    def entry_for_archive(self, name: str) -> IndexEntry:
+        """The index entry of one archive, from its manifest (nothing is unpickled)."""
+        try:
+            handle = self.blobs.open(name)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:  # a folder named *.zip, no permission, I/O error
+            raise JobArchiveError(f"Cannot open {self.blobs.path(name)}: {exc}.") from exc
+        with handle:
+            size = handle.seek(0, 2)
+            handle.seek(0)
+            with ArchiveReader(handle, self.blobs.path(name)) as reader:
+                return IndexEntry.from_manifest(reader.manifest(), name, size)
+
+    def reindex(
+        self, progress: Callable[[int, int], None] | None = None
+    ) -> list[tuple[str, str]]:
+        """Rebuild the index from the archives, and remove temp files that killed writers
+        left more than an hour ago. Unreadable archives are reported and skipped, never
+        deleted. Other processes keep listing meanwhile: the rows are replaced in one
+        transaction.
+
+        Args:
+            progress: called as ``progress(done, total)`` after each archive is read.
+
+        Returns:
+            ``(archive name, reason)`` for each archive that could not be indexed.
+        """
+        self.flush()
+        self.blobs.clean_temp()
+        return self.sync(self.blobs.version(), full=True, progress=progress)
+
+    # -- finding and reading -----------------------------------------------------------
+    def row(self, job_id: str) -> dict[str, Any]:
+        """A job's index row.
+
+        Raises:
+            InvalidJobIdError: ``job_id`` is not a well-formed id.
+            JobNotFoundError: no such job (or JobArchiveError and kin: its archive is damaged).
+        """
+        validate_job_id(job_id)
+        self.flush()
+        row = self.index.get(job_id)
+        if row is None:
+            self.refresh()
+            row = self.index.get(job_id)
+        if row is None:
+            damaged = self.damaged_archive_error(job_id)
+            if damaged is not None:
+                raise damaged
+            raise JobNotFoundError(
+                f"No job with id {job_id!r} in the job store {self.path}. List the stored jobs "
+                "with backend.jobs() or `JobStore().list()`; set QISKIT_AER_JOBS_DIR if the "
+                "job was saved to another folder."
+            )
+        return row
+
+    def damaged_archive_error(self, job_id: str) -> JobStoreError | None:
+        """The error for a job that is not indexed because its archive is damaged, if so.
+
+        Called only when a job id is not in the index, so the folder scan is off the hot path.
+        """
+        for name in self.blobs.names():
+            if job_id_from_name(name) != job_id:
+                continue
+            try:
+                self.entry_for_archive(name)
+            except FileNotFoundError:
+                continue
+            except JobStoreError as exc:
+                return type(exc)(
+                    f"Job {job_id} is in the store but cannot be read: {exc} "
+                    "(`JobStore.check()` lists every damaged archive.)"
+                )
+        return None
+
+    def manifest(self, job_id: str) -> dict[str, Any]:
+        """A job's manifest (from the index; no archive is opened)."""
+        return json.loads(self.row(job_id)["manifest"])
+
+    @contextlib.contextmanager
+    def reader(self, archive: str) -> Iterator[ArchiveReader]:
+        """An ``ArchiveReader`` over one archive of the store.
+
+        Raises:
+            JobNotFoundError: the archive was removed.
+            JobArchiveError: it cannot be opened.
+        """
+        label = self.blobs.path(archive)
+        try:
+            handle = self.blobs.open(archive)
+        except FileNotFoundError:
+            self.refresh()
+            raise JobNotFoundError(
+                f"The archive {label} was removed from the store; the job is gone."
+            ) from None
+        except OSError as exc:
+            raise JobArchiveError(f"Cannot open {label}: {exc}.") from exc
+        with handle, ArchiveReader(handle, label) as reader:
+            yield reader
+
+    def load(self, job_id: str) -> dict[str, Any]:
+        """A job's verified, unpickled payload: circuits, binds, options, result, error."""
+        return self.read_payload(self.row(job_id)["archive"])
+
+    def read_payload(self, archive: str) -> dict[str, Any]:
+        """The verified, unpickled payload of an archive (refused unless signed by this key)."""
+        with self.reader(archive) as reader:
+            return reader.payload(self.key)
+
+    def read_job(self, archive: str, trusted: bool = True) -> dict[str, Any]:
+        """An archive's payload: unpickled if ``trusted`` and signed by this store's key, else
+        built from its portable copies only (``payload["portable"]`` is then True)."""
+        with self.reader(archive) as reader:
+            return read_job(reader, self.key, trusted)
+
+    def count(self, **filters: Any) -> int:
+        """How many stored jobs ``filters`` select (paging filters are ignored)."""
+        filters.pop("limit", None)
+        filters.pop("skip", None)
+        self.refresh()
+        return self.index.count(JobFilter.from_kwargs(**filters))
+
+    def usage(self, **filters: Any) -> list[dict[str, Any]]:
+        """Disk use by backend and month: ``{"backend_name", "month" ("YYYY-MM", UTC), "jobs",
+        "bytes"}`` per group, for the jobs ``filters`` select (paging filters are ignored)."""
+        filters.pop("limit", None)
+        filters.pop("skip", None)
+        self.refresh()
+        return self.index.usage(JobFilter.from_kwargs(**filters))
+
+    def size(self) -> int:
+        """Bytes used by the archives of the store."""
+        self.refresh()
+        return self.index.total_size()
+
+    # -- deleting ----------------------------------------------------------------------
+    def delete(self, job_id: str) -> bool:
+        """Delete one job (archive, then index row, then its pieces). False if there was no
+        such job."""
+        validate_job_id(job_id)
+        self.flush()
+        if self.read_only:
+            self.blobs.writable()  # says so before the job is even looked up
+        row = self.index.get(job_id)
+        if row is None:
+            return False
+        self.delete_rows([row])
+        return True
+
+    def delete_rows(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Delete jobs given as index rows: archives first, then the rows in one transaction,
+        then the pieces of split jobs. Returns their ids."""
+        if not rows:
+            return []
+        before = self.blobs.version()
+        for row in rows:
+            self.blobs.delete(row["archive"])
+        after = self.blobs.version()
+        ids = [row["job_id"] for row in rows]
+        self.index.delete(ids, before, after)
+        for job_id in ids:
+            delete_pieces(self.path, job_id)
+        return ids

@@ -1,0 +1,110 @@
+"""A job's stages as it runs: ``QUEUED`` -> ``RUNNING`` -> ``DONE`` / ``ERROR`` / ``CANCELLED``,
+each written to the store through the background writer.
+
+A job is written as soon as it is submitted, as an archive holding only its manifest (status,
+host, pid); the same archive name is replaced atomically at each step, and by the full
+archive when the job ends. A step that is already outdated when the writer reaches it (the
+job moved on) is skipped, so a short job costs one extra write at most. ``SaveContext`` is
+what ``run`` decided about saving one job; the mixin, the primitives and sweeps all carry one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .record import JobRecord
+from .store import JobStore
+from .times import utcnow
+
+# Stages a SaveContext moves through; a stage is written only while it is the latest.
+NOT_SUBMITTED, QUEUED, RUNNING, FINAL = -1, 0, 1, 2
+# A queued or running state is written only if the job is still in it after this long:
+# short jobs then cost no extra write and no writer work beside the simulation.
+GRACE_SECONDS = 0.02
+_stage_changed = threading.Condition(threading.Lock())
+
+
+@dataclass
+class SaveContext:
+    """What ``run`` decided about saving one job, carried to where the job ends."""
+
+    store: JobStore
+    job_name: str | None = None
+    job_tags: list[str] = field(default_factory=list)
+    creation_date: Any = field(default_factory=utcnow)
+    stage: int = NOT_SUBMITTED  # how far the job got (QUEUED, ...)
+
+
+def advance(ctx: Any, stage: int) -> bool:
+    """Move ``ctx`` on to ``stage``. False if it is already there or further on."""
+    with _stage_changed:
+        if getattr(ctx, "stage", NOT_SUBMITTED) >= stage:
+            return False
+        ctx.stage = stage
+        _stage_changed.notify_all()
+        return True
+
+
+def still_at(ctx: Any, stage: int, due: float) -> bool:
+    """In the writer: whether ``ctx`` is still at ``stage`` at time ``due`` (monotonic)."""
+    with _stage_changed:
+        left = due - time.monotonic()
+        return _stage_changed.wait_for(lambda: ctx.stage != stage, max(left, 0)) is False
+
+
+def record_stage(ctx: SaveContext, stage: int, make_record: Callable[[], JobRecord]) -> None:
+    """Queue the job's record for ``stage``, to be written only if no later stage came first
+    (a queued or running stage also only if the job is still in it after ``GRACE_SECONDS``).
+
+    ``make_record`` is called on the caller's thread for the final stage (cheap: it takes
+    references; pickling happens in the writer), and in the writer for the others, only if
+    they are still current.
+    """
+    if not advance(ctx, stage) and stage != FINAL:  # an end is always written
+        return
+    if stage == FINAL:
+        ctx.store.save_later(make_record())
+        return
+    # A queued or running state is rarely written (a short job has moved on by then), so
+    # its record is built by the writer, only when it is, not on the caller's path.
+    due = time.monotonic() + GRACE_SECONDS
+    ctx.store.save_later(make_record, current=lambda: still_at(ctx, stage, due),
+                         describe="The queued or running state of an Aer job")
+
+
+def watch_for_cancel(job: Any, ctx: SaveContext, make_record: Callable[[], JobRecord]) -> None:
+    """Record the job as ``CANCELLED`` if its future is cancelled before it runs."""
+    future = getattr(job, "_future", None)
+    if future is None or not hasattr(future, "add_done_callback"):
+        return
+
+    def on_done(done: Any) -> None:
+        if done.cancelled():
+            record_stage(ctx, FINAL, make_record)
+
+    future.add_done_callback(on_done)
+
+
+_thread = threading.local()
+
+
+@contextlib.contextmanager
+def saving_suppressed() -> Iterator[None]:
+    """Backend jobs run in this thread inside the block are not saved: a primitive job saves
+    itself once, not the backend jobs it runs underneath."""
+    previous = getattr(_thread, "suppressed", False)
+    _thread.suppressed = True
+    try:
+        yield
+    finally:
+        _thread.suppressed = previous
+
+
+def suppressed() -> bool:
+    """Whether saving is suppressed in this thread (inside ``saving_suppressed()``)."""
+    return getattr(_thread, "suppressed", False)
