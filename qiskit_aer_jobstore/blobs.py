@@ -21,15 +21,6 @@ TEMP_SUFFIX = ".part"
 class Blobs(Protocol):
     """Named archive bytes: what every store's blobs offer (a folder, an S3 bucket)."""
 
-    def writable(self) -> None:
-        """Raise JobStoreReadOnlyError if the folder is read-only (checked before a write)."""
-        if self.read_only:
-            raise JobStoreReadOnlyError(
-                f"The job store {self.root} is read-only: jobs in it can be listed and read, "
-                "but not saved, deleted, renamed or tagged. Set QISKIT_AER_JOBS_DIR to a "
-                "writable folder to save jobs (import_archive copies jobs across)."
-            )
-
     def put_bytes(self, name: str, data: bytes) -> int:
         """Store ``data`` under ``name`` atomically (whole or not at all); returns its size."""
 

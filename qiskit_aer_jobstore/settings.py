@@ -110,6 +110,18 @@ def _lookup(env: str, key: str) -> tuple[str | None, str]:
     return None, ""
 
 
+def _choice(env: str, key: str, choices: tuple[str, ...]) -> str:
+    """A setting that is one of ``choices`` (the first is the default), case-insensitive."""
+    value, where = _lookup(env, key)
+    if value is None:
+        return choices[0]
+    if value.lower() not in choices:
+        raise JobStoreSettingsError(
+            f"Invalid value {value!r} for {where}: use one of {', '.join(choices)}."
+        )
+    return value.lower()
+
+
 def parse_bool(value: str, where: str) -> bool:
     """Parse a yes/no setting, naming the setting in the error."""
     low = value.strip().lower()
@@ -192,14 +204,7 @@ def durability() -> str:
     """``full``: fsync every archive before it is renamed into place (survives power loss);
     ``normal``: atomic rename without fsync (survives a killed process, may lose the last
     seconds of jobs on power loss). Both happen off the caller's path."""
-    value, where = _lookup("QISKIT_AER_JOBS_DURABILITY", "durability")
-    if value is None:
-        return "full"
-    if value.lower() not in DURABILITY_LEVELS:
-        raise JobStoreSettingsError(
-            f"Invalid value {value!r} for {where}: use one of {', '.join(DURABILITY_LEVELS)}."
-        )
-    return value.lower()
+    return _choice("QISKIT_AER_JOBS_DURABILITY", "durability", DURABILITY_LEVELS)
 
 
 def max_store_bytes() -> int:
@@ -235,14 +240,7 @@ def remote_configured() -> bool:
 def push_jobs() -> str:
     """``auto``: every saved job is also pushed to the team store in the background;
     ``manual``: jobs are queued and go out on ``JobStore().push()``."""
-    value, where = _lookup("QISKIT_AER_PUSH_JOBS", "push_jobs")
-    if value is None:
-        return "auto"
-    if value.lower() not in PUSH_MODES:
-        raise JobStoreSettingsError(
-            f"Invalid value {value!r} for {where}: use one of {', '.join(PUSH_MODES)}."
-        )
-    return value.lower()
+    return _choice("QISKIT_AER_PUSH_JOBS", "push_jobs", PUSH_MODES)
 
 
 @dataclass(frozen=True)
