@@ -16,6 +16,8 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from . import pickling, settings, signing
 from .exceptions import JobArchiveError, JobStoreError, JobStoreIntegrityError
 from .manifest import (
@@ -326,8 +328,6 @@ class ArchiveReader:
     def payload_buffers(self, key: bytes) -> list[Any]:
         """The out-of-band buffers the payload pickle refers to (``.npy`` members named in
         order by ``payload_buffers.json``), verified with ``key``."""
-        import numpy as np
-
         if PAYLOAD_BUFFERS not in self.manifest()["members"]:
             return []
         try:

@@ -26,6 +26,7 @@ from qiskit.primitives.containers import (
     SamplerPubResult,
 )
 from qiskit.result import Counts, ProbDistribution, QuasiDistribution, Result
+from qiskit.result.models import MeasLevel, MeasReturnType
 from qiskit_aer.backends import compatibility as aer_qi
 
 ARRAY_DIR = "arrays/"
@@ -73,8 +74,6 @@ def _pub_result(enc: Encoder, obj: Any) -> dict:
 def _result_from_dict(d: dict) -> Result:
     """``Result.from_dict``, with each experiment's ``meas_level`` / ``meas_return`` back as
     the enums the live result holds (JSON keeps only their values)."""
-    from qiskit.result.models import MeasLevel, MeasReturnType
-
     result = Result.from_dict(d["dict"])
     for experiment in result.results:
         for name, kind in (("meas_level", MeasLevel), ("meas_return", MeasReturnType)):

@@ -11,6 +11,10 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy
+import qiskit
+import qiskit_aer
+
 from .portable import archive_members
 from .process import process_identity
 from .times import iso, utcnow
@@ -23,10 +27,6 @@ ACTIVE_STATUSES = ("INITIALIZING", "QUEUED", "VALIDATING", "RUNNING")
 
 
 def _versions() -> dict[str, str]:
-    import numpy
-    import qiskit
-    import qiskit_aer
-
     return {
         "qiskit": qiskit.__version__,
         "qiskit_aer": qiskit_aer.__version__,

@@ -29,6 +29,7 @@ from ..notebook import (
     plot_counts,
     summary,
 )
+from ..team import jobs_everywhere, remote_store, require_remote
 from .base import (
     NothingFound,
     checked_ids,
@@ -70,8 +71,6 @@ def list_jobs(
     With a team store configured, jobs of both stores are listed, each once, with a
     "where" column: local, remote or both.
     """
-    from ..team import jobs_everywhere, remote_store, require_remote
-
     query = dict(limit=limit or None, skip=skip, descending=not oldest_first)
     query.update(filters_of(**filters))
     if where == "remote":

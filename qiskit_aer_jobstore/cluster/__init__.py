@@ -15,6 +15,7 @@ pieces are saved by :mod:`qiskit_aer_jobstore.pieces`.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import Future
 from typing import Any
 
 from qiskit.providers import JobError, JobStatus
@@ -160,8 +161,6 @@ def _refuse_if_still_running(stored: Any) -> None:
 
 
 def _done_future(result: Any) -> Any:
-    from concurrent.futures import Future
-
     future: Future = Future()
     future.set_running_or_notify_cancel()
     future.set_result(result)

@@ -9,6 +9,7 @@ reason; the parent then ends ``ERROR`` and ``resume()`` runs only what is missin
 
 from __future__ import annotations
 
+import pickle
 import queue
 import threading
 import time
@@ -313,8 +314,6 @@ def warm_pickle_caches(obj: Any) -> None:
     thread, every such cache is filled and the lock is never contended. Costs one pickling
     of the job's circuits and simulator, with array data passed out of band (not copied).
     """
-    import pickle
-
     try:
         pickle.Pickler(_Discard(), protocol=5, buffer_callback=lambda _buffer: None).dump(obj)
     except Exception:  # what cannot be pickled fails later, where it is reported

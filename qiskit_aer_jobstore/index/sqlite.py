@@ -12,6 +12,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -407,8 +408,6 @@ class SQLiteIndex:
     # -- the outbox: jobs waiting to be pushed to the team store (not a cache: kept on
     # schema rebuilds, not tied to rows, so reindex() leaves it alone) ------------------
     def outbox_add(self, job_id: str, archive: str) -> None:
-        import time
-
         self._run(
             lambda conn: conn.execute(
                 "INSERT INTO outbox (job_id, archive, queued) VALUES (?, ?, ?) ON CONFLICT(job_id) "
@@ -419,8 +418,6 @@ class SQLiteIndex:
 
     def outbox_add_all(self) -> int:
         """Queue every job of the index (after an outbox was lost)."""
-        import time
-
         return self._run(
             lambda conn: conn.execute(
                 "INSERT OR IGNORE INTO outbox (job_id, archive, queued) "
