@@ -38,6 +38,9 @@ from .portable import read_job
 from .writer import WRITER
 
 INDEX_FILE = "index.sqlite"
+# Archives written while the index could not be: a marker each, read back by the next sync
+# (a rewrite keeps its archive's name, so a diff of names alone would never see it).
+UNINDEXED_DIR = ".unindexed"
 # How old the last diff of the folder against the index may be before a listing diffs again.
 RESYNC_AFTER_S = 30.0
 
@@ -159,6 +162,7 @@ class StoreCore:
             replaced = index.upsert(IndexEntry.from_manifest(written, name, size), before, after)
         except JobStoreUnavailableError as exc:
             # the signed archive is complete and is the truth: keep it, the next listing indexes it
+            self._mark_unindexed(name)
             warnings.warn(
                 f"Aer job {written['job_id']} was saved to {self.blobs.path(name)} but not added "
                 f"to the index ({exc}); it is listed once the index is free again.",
@@ -169,6 +173,20 @@ class StoreCore:
         if replaced is not None:
             self.blobs.delete(replaced)
         return written
+
+    def _mark_unindexed(self, name: str) -> None:
+        try:
+            folder = self.path / UNINDEXED_DIR
+            folder.mkdir(mode=0o700, exist_ok=True)
+            (folder / name).touch()
+        except OSError:
+            pass  # then only reindex() brings a rewritten archive's row up to date
+
+    def _unindexed(self) -> list[str]:
+        try:
+            return os.listdir(self.path / UNINDEXED_DIR)
+        except OSError:
+            return []
 
     def rewrite_manifest(self, archive: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Rewrite one archive with some manifest fields changed: members copied unchanged
@@ -237,7 +255,8 @@ class StoreCore:
         gone = [name for name in indexed if name not in on_disk]
         problems: list[tuple[str, str]] = []
         items = []
-        names = sorted(on_disk if full else on_disk - indexed.keys())
+        marked = self._unindexed()
+        names = sorted(on_disk if full else (on_disk - indexed.keys()) | (on_disk & set(marked)))
         for done, name in enumerate(names, 1):
             try:
                 items.append(self.entry_for_archive(name))
@@ -251,6 +270,9 @@ class StoreCore:
             gone += [name for name, _ in problems if name in indexed]
         if gone or items:
             self.index.upsert_many(items, gone, self.blobs.exists)
+        for name in marked:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path / UNINDEXED_DIR / name)
         self.index.set_meta("blobs_version", version)
         self.index.set_meta("synced_at", repr(time.time()))
         for name, why in problems:
