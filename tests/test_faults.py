@@ -8,15 +8,18 @@ Tests run as root on CI machines, where permissions are not enforced, so "not wr
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from contextlib import contextmanager
 
 import pytest
 
 import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore.archive import MANIFEST
 from qiskit_aer_jobstore.index import sqlite as sqlite_index
 
 from .conftest import ghz
@@ -165,9 +168,9 @@ _LOCKER = textwrap.dedent(
 )
 
 
-def test_an_index_locked_by_another_process(store, backend, monkeypatch):
-    monkeypatch.setattr(sqlite_index, "BUSY_TIMEOUT_S", 0.2)
-    job_id, counts, _ = _saved_job(backend, store)
+@contextmanager
+def _index_locked(store):
+    """The store's index held by a write transaction of another process."""
     locker = subprocess.Popen(
         [sys.executable, "-c", _LOCKER, str(store.path / "index.sqlite")],
         stdin=subprocess.PIPE,
@@ -176,15 +179,41 @@ def test_an_index_locked_by_another_process(store, backend, monkeypatch):
     )
     try:
         assert locker.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        locker.communicate("")
+
+
+def test_an_index_locked_by_another_process(store, backend, monkeypatch):
+    monkeypatch.setattr(sqlite_index, "BUSY_TIMEOUT_S", 0.2)
+    job_id, counts, _ = _saved_job(backend, store)
+    with _index_locked(store):
         with pytest.warns(qaj.JobStoreWarning, match="not added to the index .*locked"):
             live = backend.run(ghz(2), shots=16)
             assert sum(live.result().get_counts().values()) == 16
             store.flush()
         with pytest.raises(qaj.JobStoreUnavailableError, match="locked"):
             backend.jobs()
-    finally:
-        locker.communicate("")
     # the archive was complete and signed: once the index is free the job is listed
     assert {j.job_id() for j in backend.jobs()} == {job_id, live.job_id()}
     assert backend.retrieve_job(live.job_id()).result().get_counts() == live.result().get_counts()
+    assert backend.retrieve_job(job_id).result().get_counts() == counts
+
+
+def test_update_tags_with_the_index_locked_keeps_the_archive_and_warns(store, backend, monkeypatch):
+    monkeypatch.setattr(sqlite_index, "BUSY_TIMEOUT_S", 0.2)
+    job_id, counts, _ = _saved_job(backend, store)
+    assert [j.job_id() for j in backend.jobs()] == [job_id]  # a store in use: index in sync
+    stored = backend.retrieve_job(job_id)
+    with _index_locked(store):
+        with pytest.warns(qaj.JobStoreWarning, match="not added to the index .*locked"):
+            assert stored.update_tags(["new"]) == ["new"]
+        with pytest.warns(qaj.JobStoreWarning, match="not added to the index .*locked"):
+            assert stored.update_name("renamed") == "renamed"
+    with zipfile.ZipFile(stored.archive_path) as archive:  # the change is in the archive
+        written = json.loads(archive.read(MANIFEST))
+    assert (written["job_tags"], written["job_name"]) == (["new"], "renamed")
+    # the rewritten, signed archive is the truth: once the index is free it is listed so
+    assert [(j.job_id(), j.tags, j.name) for j in backend.jobs()] == [(job_id, ["new"], "renamed")]
+    assert [j.job_id() for j in backend.jobs(job_tags=["new"])] == [job_id]
     assert backend.retrieve_job(job_id).result().get_counts() == counts

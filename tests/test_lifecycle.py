@@ -4,11 +4,14 @@ CANCELLED; a job whose process died shows as ERROR (interrupted), never as runni
 from __future__ import annotations
 
 import os
+import pathlib
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import types
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ from qiskit.providers import JobError, JobStatus, JobTimeoutError
 import qiskit_aer_jobstore as qaj
 from qiskit_aer_jobstore.lifecycle import interrupted_reason
 from qiskit_aer_jobstore.process import process_identity
+
+from .conftest import ghz
 
 
 def _gated(base: type) -> type:
@@ -171,3 +176,56 @@ def test_interrupted_only_for_dead_processes_of_this_host():
     assert "interrupted" in interrupted_reason({**me, "pid": 2**22 + 1})
     if Path(f"/proc/{os.getpid()}/stat").exists():  # a reused pid: same number, new process
         assert interrupted_reason({**me, "process_start": "1"}) is not None
+
+
+# psutil on Windows: not installed (a pid cannot be checked), or a stand-in that answers
+NO_PSUTIL = None
+PSUTIL_ALIVE = types.SimpleNamespace(pid_exists=lambda pid: True)
+PSUTIL_DEAD = types.SimpleNamespace(pid_exists=lambda pid: False)
+
+
+@contextmanager
+def on_windows(psutil):
+    """os.name is "nt" inside, for the package only (pathlib keeps its real os: it picks its
+    Windows flavour by os.name), and os.kill, which sends CTRL_C_EVENT there instead of
+    checking a pid, must not be called."""
+    kills = []
+
+    def kill(pid, sig):
+        kills.append((pid, sig))
+        raise AssertionError(f"os.kill({pid}, {sig}) was called on Windows")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "psutil", psutil)
+        mp.setattr(pathlib, "os", types.SimpleNamespace(**vars(os)))
+        mp.setattr(os, "kill", kill)
+        mp.setattr(os, "name", "nt")
+        yield
+    assert kills == []
+
+
+@pytest.mark.parametrize(
+    ("psutil", "stale"), [(NO_PSUTIL, False), (PSUTIL_DEAD, True)], ids=["no-psutil", "psutil"]
+)
+def test_check_never_calls_os_kill_on_windows(store, backend, psutil, stale):
+    backend.run(ghz(2)).result()
+    store.flush()
+    temp = store.path / ".tmp-999999999-abcdef.part"  # a writer's temp file, written just now
+    temp.write_bytes(b"half an archive")
+    with on_windows(psutil):
+        problems = dict(store.check())
+    # without psutil the writer's pid cannot be checked: a fresh temp file is not called stale
+    assert list(problems) == ([temp.name] if stale else [])
+
+
+@pytest.mark.parametrize("psutil", [NO_PSUTIL, PSUTIL_ALIVE], ids=["no-psutil", "psutil"])
+def test_resume_never_calls_os_kill_on_windows(store, backend, bell, psutil):
+    job = backend.run([bell, bell], shots=16, max_job_size=1)
+    job.result()
+    store.flush()
+    store.update_manifest(job.job_id(), status="RUNNING", host=socket.gethostname(),
+                          pid=os.getpid())  # as if this live process still ran it
+    stored = backend.retrieve_job(job.job_id())
+    assert stored.status() is JobStatus.RUNNING
+    with on_windows(psutil), pytest.raises(JobError, match="still running in process"):
+        stored.resume()

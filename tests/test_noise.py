@@ -34,12 +34,14 @@ def test_noisy_job_comes_back_with_its_noise(kind):
         assert_identical(expected.to_dict(), stored.noise_model().to_dict(), "noise model")
 
 
-def test_from_backend_job_keeps_what_rebuilds_its_simulator():
+@pytest.mark.parametrize("split", [{}, {"max_job_size": 1}], ids=["whole", "split"])
+def test_from_backend_job_keeps_what_rebuilds_its_simulator(split):
     backend, circuits, _ = noisy_job("from_backend")
-    job = backend.run(circuits, shots=10, seed_simulator=1)
+    job = backend.run(circuits * 2, shots=10, seed_simulator=1, **split)
     job.result()
     stored = qaj.AerSimulator().retrieve_job(job.job_id())
     assert stored.backend_name == backend.name == "aer_simulator_from(generic_backend_3q)"
+    assert ("sweep" in stored.manifest) == bool(split)
     rebuilt = stored.backend_options()
     assert rebuilt["noise_model"] == backend.options.noise_model
     from qiskit_aer_jobstore.backends import rebuild_backend
@@ -48,4 +50,7 @@ def test_from_backend_job_keeps_what_rebuilds_its_simulator():
     assert again.name == backend.name
     assert again.target.operation_names == backend.target.operation_names
     assert again.configuration().coupling_map == backend.configuration().coupling_map
+    assert again.configuration().basis_gates == backend.configuration().basis_gates
+    assert again.target.num_qubits == backend.target.num_qubits == 3
+    assert list(again.coupling_map.get_edges()) == list(backend.coupling_map.get_edges())
     assert again.options.noise_model == backend.options.noise_model

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
 from qiskit.providers import JobError, JobStatus
 
 import qiskit_aer_jobstore as qaj
@@ -166,3 +167,38 @@ def test_a_cap_setting_broken_while_running_never_costs_the_job(backend, store, 
         job.result()
         backend.job_store.flush()
     assert backend.retrieve_job(job.job_id()).result().get_counts()
+
+
+def unfinished_sweep(backend) -> str:
+    """A split job that ends ERROR with one piece saved in its journal (the other piece
+    fails: its circuit has a parameter and no binds), as a sweep resume() would finish."""
+    unbound = QuantumCircuit(1)
+    unbound.rx(Parameter("t"), 0)
+    unbound.measure_all()
+    job = backend.run([ghz(2), unbound], shots=10, max_job_size=1)
+    with pytest.raises(JobError, match="1 of 2 pieces failed"):
+        job.result()
+    return job.job_id()
+
+
+def _prune(store, backend, monkeypatch):
+    assert store.prune(keep_last=0)
+
+
+def _cap(store, backend, monkeypatch):
+    monkeypatch.setenv("QISKIT_AER_MAX_STORE_BYTES", "1")
+    with pytest.warns(qaj.JobStoreWarning, match="over max_store_bytes"):
+        backend.run(ghz(2)).result()
+        store.flush()
+
+
+@pytest.mark.parametrize("delete", [_prune, _cap], ids=["prune", "max_store_bytes"])
+def test_prune_and_store_cap_delete_the_pieces_of_split_jobs(backend, store, monkeypatch, delete):
+    job_id = unfinished_sweep(backend)
+    store.flush()
+    assert backend.retrieve_job(job_id).status() is JobStatus.ERROR
+    pieces = store.path / "pieces" / job_id
+    assert list(pieces.iterdir())  # the journal of the piece that was done
+    delete(store, backend, monkeypatch)
+    assert job_id not in [j.job_id() for j in store.list(limit=None)]
+    assert not pieces.exists()

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import tracemalloc
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -322,3 +323,46 @@ def test_decompression_stops_at_the_declared_size(store, tmp_path, monkeypatch):
     with pytest.raises(qaj.JobArchiveError, match=f"{RESULT}.*cannot be read"):
         store.import_archive(path)
     assert sum(got) <= declared + 1  # zipfile stops at the entry's size, then fails its CRC
+
+
+def _retrieve(backend, job_id, counts):
+    stored = backend.retrieve_job(job_id)
+    assert stored.result().get_counts() == counts and not stored.trusted
+
+
+def _save(backend, job_id, counts):
+    backend.run(ghz(2)).result()
+    qaj.JobStore.default().flush()
+
+
+@pytest.mark.parametrize("use", [_retrieve, _save], ids=["retrieve", "save"])
+def test_a_missing_key_beside_jobs_of_another_key_warns_once(
+    store, backend, tmp_path, monkeypatch, use
+):
+    job = backend.run(ghz(2))
+    counts = job.result().get_counts()
+    store.flush()
+    missing = tmp_path / "mistyped.key"
+    monkeypatch.setenv("QISKIT_AER_JOBS_KEY", str(missing))
+    with pytest.warns(qaj.JobStoreWarning) as caught:
+        use(backend, job.job_id(), counts)
+    said = [str(w.message) for w in caught if issubclass(w.category, qaj.JobStoreWarning)]
+    assert len(said) == 1
+    assert str(missing) in said[0] and "1 of the 1 jobs" in said[0]
+    assert "QISKIT_AER_JOBS_KEY" in said[0]
+    assert missing.exists()  # made, as before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once
+        _retrieve(backend, job.job_id(), counts)
+
+
+def test_a_missing_key_of_an_empty_store_is_made_silently(job_store_env, backend, tmp_path):
+    key = tmp_path / "aer_jobs.key"
+    assert not key.exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        job = backend.run(ghz(2))
+        counts = job.result().get_counts()
+        qaj.JobStore.default().flush()
+        assert backend.retrieve_job(job.job_id()).result().get_counts() == counts
+    assert key.exists()

@@ -274,3 +274,71 @@ def test_enable_gives_aer_backends_the_team_methods(team_env):
 def test_unknown_id_says_it_looked_in_both(team_env, backend):
     with pytest.raises(qaj.JobNotFoundError, match="team store either"):
         backend.retrieve_job("not-here-anywhere")
+
+
+@pytest.mark.parametrize("found", ["TeamStore.get", "remote_jobs"])
+def test_update_tags_and_name_of_a_job_only_in_the_team_store(
+    team_env, backend, tmp_path, monkeypatch, found
+):
+    job = run(backend, job_name="before", job_tags=["old"])
+    settle()
+    fresh_machine(tmp_path, monkeypatch)
+    if found == "remote_jobs":
+        [stored] = backend.remote_jobs()
+    else:
+        stored = team.require_remote().get(job.job_id())
+    assert stored.location == "remote"
+    assert stored.update_tags(["new", "x", "new"]) == ["new", "x"]
+    assert stored.update_name("after") == "after"
+    assert stored.tags == ["new", "x"] and stored.name == "after"
+
+    assert backend.remote_jobs(job_tags=["old"]) == []
+    assert [j.job_id() for j in backend.remote_jobs(job_tags=["new"])] == [job.job_id()]
+    assert [j.job_id() for j in backend.remote_jobs(job_name="after")] == [job.job_id()]
+    assert backend.local_jobs() == []  # changed in the team store alone
+    team.require_remote().fetch(job.job_id())  # row and archive agree; signed with the key
+    pulled = backend.retrieve_job(job.job_id())
+    assert pulled.tags == ["new", "x"] and pulled.name == "after" and pulled.trusted
+    assert pulled.result().get_counts() == job.result().get_counts()
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        lambda backend: backend.remote_jobs(bogus=1),
+        lambda backend: team.require_remote().list(bogus=1),
+        lambda backend: team.require_remote().count(bogus=1),
+        lambda backend: backend.local_jobs(bogus=1),
+    ],
+    ids=["remote_jobs", "TeamStore.list", "TeamStore.count", "local_jobs"],
+)
+def test_an_unknown_filter_name_is_refused_in_the_team_store_as_locally(
+    team_env, backend, listing
+):
+    with pytest.raises(qaj.JobStoreError, match="Unknown job filter.*'bogus'.*job_tags"):
+        listing(backend)
+
+
+def test_a_team_store_without_psycopg_says_what_to_install(team_env, backend, monkeypatch):
+    install = 'pip install "qiskit-aer-jobstore[team]"'
+    monkeypatch.setattr(push, "_warned", set(), raising=False)  # it is said once per process
+    team.close_all()  # no TeamStore made while psycopg was there
+    store = qaj.JobStore.default()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "psycopg", None)  # not installed: importing it fails
+        with pytest.warns(qaj.JobStoreWarning) as caught:
+            live = {job.job_id(): job.result() for job in (run(backend, 2), run(backend, 3))}
+            settle()
+        said = [str(w.message) for w in caught if "psycopg" in str(w.message)]
+        assert len(said) == 1 and install in said[0], [str(w.message) for w in caught]
+        assert store.queued() == list(live)
+        with pytest.raises(qaj.JobStoreError, match="psycopg") as error:
+            backend.remote_jobs()
+        assert install in str(error.value)
+        with pytest.warns(qaj.JobStoreWarning, match="Listing local jobs only.*psycopg"):
+            listed = backend.jobs(limit=None)
+        assert sorted(j.job_id() for j in listed) == sorted(live)
+        for stored in listed:
+            assert stored.result().get_counts() == live[stored.job_id()].get_counts()
+    team.close_all()
+    assert store.push().pushed == list(live)  # installed again: the queued jobs go out
