@@ -10,10 +10,10 @@ from .backends import (
     QasmSimulator,
     StatevectorSimulator,
     UnitarySimulator,
-    disable,
-    enable,
     execute,
 )
+from .clients import disable, enable
+from .context import job_context
 from .exceptions import (
     InvalidJobIdError,
     JobArchiveError,
@@ -62,4 +62,5 @@ __all__ = [
     "disable",
     "enable",
     "execute",
+    "job_context",
 ]

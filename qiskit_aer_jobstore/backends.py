@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Any
 
 import qiskit_aer
@@ -12,6 +11,7 @@ from qiskit import transpile
 from qiskit_aer.backends.aerbackend import AerBackend
 
 from .exceptions import JobStoreError
+from .grafting import Grafts
 from .job import StoredAerJob
 from .mixin import (
     JobStoreMixin,
@@ -79,9 +79,7 @@ def _settable(cls: Any) -> set[str]:
 
 
 # -- enable() / disable(): the same hooks grafted onto Aer's own base class --------------
-_MISSING = object()
-_saved: dict[str, Any] = {}
-_graft_lock = threading.Lock()
+_grafted = Grafts()
 _STORE_ATTRS = ("job_store", "local_jobs", "remote_jobs", "jobs", "retrieve_job", "delete_job",
                 "_jobstore_save_jobs")
 
@@ -118,30 +116,23 @@ def _grafts() -> dict[str, Any]:
 
 
 def enabled() -> bool:
-    """Whether ``enable()`` is in force."""
-    return bool(_saved)
+    """Whether Aer's own simulators are store-enabled (``enable()`` is in force)."""
+    return bool(_grafted)
 
 
 def enable() -> None:
-    """Make Aer's own simulators store-enabled, for code that builds ``qiskit_aer.AerSimulator``
-    itself (primitives, third-party libraries). ``disable()`` undoes it exactly."""
-    with _graft_lock:
-        if _saved:
-            return
-        for name, value in _grafts().items():
-            _saved[name] = AerBackend.__dict__.get(name, _MISSING)
-            setattr(AerBackend, name, value)
+    """Make Aer's own simulators store-enabled (``qiskit_aer_jobstore.enable()`` does this and
+    more: primitives, qiskit-ibm-runtime's local mode). ``disable()`` undoes it exactly."""
+    with _grafted.lock:
+        if not _grafted:
+            for name, value in _grafts().items():
+                _grafted.set(AerBackend, name, value)
 
 
 def disable() -> None:
-    """Restore Aer's classes exactly as they were before ``enable()``."""
-    with _graft_lock:
-        for name, value in _saved.items():
-            if value is _MISSING:
-                delattr(AerBackend, name)
-            else:
-                setattr(AerBackend, name, value)
-        _saved.clear()
+    """Restore Aer's simulators exactly as they were before ``enable()``."""
+    with _grafted.lock:
+        _grafted.restore()
 
 
 def is_store_enabled(backend: Any) -> bool:

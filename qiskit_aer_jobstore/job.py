@@ -1,4 +1,4 @@
-"""``StoredAerJob``: a saved Aer job, rehydrated in any later session; ``JobList`` of them.
+"""``StoredAerJob``: a saved Aer job, rehydrated in any later session.
 
 A stored job reads its store through the small ``JobSource`` protocol, which the local store
 (``JobStore``) and the team store (``TeamStore``) both satisfy.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import time
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
@@ -40,72 +39,6 @@ class JobSource(Protocol):
 
     def archive_label(self, archive: str) -> str:
         """Where the archive is, for people: a file path or an ``s3://`` URL."""
-
-
-# Summary fields, in the order tables and DataFrames show them.
-SUMMARY_FIELDS = (
-    "job_id",
-    "job_name",
-    "backend_name",
-    "status",
-    "creation_date",
-    "num_circuits",
-    "num_qubits",
-    "shots",
-    "method",
-    "job_tags",
-    "size",
-)
-def summary(job: StoredAerJob) -> dict[str, Any]:
-    """A JSON-ready row for one job, from its manifest (its archive is not opened)."""
-    manifest = job.manifest
-    return {
-        "job_id": job.job_id(),
-        "job_name": job.name,
-        "backend_name": job.backend_name,
-        "status": job.status().name,
-        "creation_date": job.creation_date().isoformat(),
-        "num_circuits": manifest.get("num_circuits"),
-        "num_qubits": manifest.get("num_qubits"),
-        "shots": manifest.get("shots"),
-        "method": manifest.get("method"),
-        "job_tags": job.tags,
-        "size": job.size,
-        "primitive": manifest.get("primitive"),
-    }
-
-
-def to_dataframe(jobs: Iterable[StoredAerJob]) -> Any:
-    """Job summaries as a pandas DataFrame indexed by job id, ``creation_date`` as UTC times.
-
-    Raises:
-        JobStoreError: pandas is not installed.
-    """
-    try:
-        import pandas as pd
-    except ImportError:
-        raise JobStoreError(
-            "to_dataframe() needs pandas: pip install 'qiskit-aer-jobstore[pandas]'."
-        ) from None
-    frame = pd.DataFrame([summary(job) for job in jobs], columns=list(SUMMARY_FIELDS))
-    frame["creation_date"] = pd.to_datetime(frame["creation_date"], utc=True, format="ISO8601")
-    for column in ("num_circuits", "num_qubits", "shots", "size"):
-        frame[column] = frame[column].astype("Int64")
-    return frame.set_index("job_id")
-
-
-
-class JobList(list):
-    """A plain ``list`` of ``StoredAerJob`` that Jupyter shows as a table."""
-
-    def _repr_html_(self) -> str:
-        from .notebook import jobs_table_html  # the notebook face draws it (upward, on demand)
-
-        return jobs_table_html(self)
-
-    def to_dataframe(self) -> Any:
-        """These jobs as a pandas DataFrame (see :func:`to_dataframe`)."""
-        return to_dataframe(self)
 
 
 class Runner(Protocol):
@@ -156,6 +89,7 @@ class StoredAerJob(JobV1):
         self._size = size
         self._trust = trusted
         self._payload: dict[str, Any] | None = None
+        self._rebuilt: Any = None
         self.location = "local"  # "local", "remote" (team store) or "both"
 
     @classmethod
@@ -194,8 +128,21 @@ class StoredAerJob(JobV1):
 
     @property
     def primitive(self) -> str | None:
-        """``"sampler"`` or ``"estimator"`` for a primitive job, None for a backend job."""
+        """``"sampler"`` or ``"estimator"`` for a primitive job (``"executor"`` for
+        qiskit-ibm-runtime's executor), None for a backend job."""
         return self._manifest.get("primitive")
+
+    primitive_id = primitive  # qiskit-ibm-runtime's name for it
+
+    @property
+    def session_id(self) -> str | None:
+        """The ``job_context`` (or qiskit-ibm-runtime ``Session`` / ``Batch``) the job ran in."""
+        return self._manifest.get("session_id")
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """A primitive job's inputs, as qiskit-ibm-runtime's jobs give them: ``{"pubs": ...}``."""
+        return {"pubs": self._data().get("pubs")}
 
     @property
     def result_dropped(self) -> bool:
@@ -373,11 +320,12 @@ class StoredAerJob(JobV1):
         return self.run_options().get("noise_model", self.backend_options().get("noise_model"))
 
     def backend(self) -> Any:
-        """The backend the job was retrieved through, or a new store-enabled simulator of the
-        same kind when it was loaded from a ``JobStore`` directly."""
-        if self._backend is None:
-            self._backend = runner().simulator(self)
-        return self._backend
+        """A new simulator built like the one that ran the job (same class and options,
+        ``from_backend`` configuration and target, or qiskit-ibm-runtime's fake device for a
+        job of its local mode), whichever backend the job was retrieved through."""
+        if self._rebuilt is None:
+            self._rebuilt = runner().simulator(self)
+        return self._rebuilt
 
     # -- jobs run in pieces (executor=, max_job_size=, max_shot_size=) ---------------
     def progress(self) -> Any:

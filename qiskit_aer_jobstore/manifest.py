@@ -36,6 +36,22 @@ _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
+_FROM_BACKEND = re.compile(r"aer_simulator_from\((.+)\)\Z")
+
+
+def device_name(backend: Any) -> str:
+    """The name jobs are stored under: the device a simulator stands for, else its own name.
+
+    ``AerSimulator.from_backend(FakeManilaV2())`` (named ``aer_simulator_from(fake_manila)`` by
+    Aer) and a job of qiskit-ibm-runtime's local mode on ``FakeManilaV2()`` are both
+    ``fake_manila``; a plain simulator is ``aer_simulator`` (or ``aer_simulator_statevector``,
+    ...). Takes a backend or a name; the one convention for saving, filters and listings.
+    """
+    name = backend if isinstance(backend, str) else backend.name
+    match = _FROM_BACKEND.match(name)
+    return match.group(1) if match else name
+
+
 def is_job_id(job_id: Any) -> bool:
     """Whether ``job_id`` can name one job and nothing else (no paths, globs or ``..``)."""
     return isinstance(job_id, str) and bool(JOB_ID_RE.match(job_id)) and ".." not in job_id

@@ -10,9 +10,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from . import cluster, settings, stages
+from . import cluster, context, settings, stages
 from .exceptions import JobNotFoundError, JobStoreError, JobStoreWarning
-from .manifest import validate_job_id
+from .manifest import device_name, validate_job_id
 from .record import JobRecord
 from .stages import SaveContext
 from .store import JobStore
@@ -39,19 +39,15 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     save = run_options.pop("save_jobs", None)
     job_name = run_options.pop("job_name", None)
     job_tags = run_options.pop("job_tags", None)
-    if stages.suppressed():
+    if context.suppressed():
         save = False
     if save is None:
         save = getattr(backend, "_jobstore_save_jobs", None)
     save = settings.save_jobs_default() if save is None else _as_bool(save, "save_jobs")
-    if job_name is not None and not isinstance(job_name, str):
-        raise JobStoreError(f"job_name must be a string, not {type(job_name).__name__}.")
-    if isinstance(job_tags, str):
-        job_tags = [job_tags]
-    if job_tags is not None and not all(isinstance(t, str) for t in job_tags):
-        raise JobStoreError(f"job_tags must be a list of strings, got {job_tags!r}.")
+    job_name, job_tags, session_id = context.names_for(job_name, job_tags)
     run_options[CONTEXT_KEY] = (
-        SaveContext(JobStore.default(), job_name, list(job_tags or [])) if save else None
+        SaveContext(JobStore.default(), job_name, job_tags, session_id=session_id)
+        if save else None
     )
     return run_options
 
@@ -126,6 +122,7 @@ def build_record(backend, ctx, job_id, circuits, parameter_binds, run_options, r
         creation_date=ctx.creation_date,
         job_name=ctx.job_name,
         job_tags=ctx.job_tags,
+        session_id=ctx.session_id,
         manifest_only=manifest_only,
     )
 
@@ -205,7 +202,7 @@ class StoreMethods:
         """This backend's stored jobs, local and (with a team store) remote, newest first, each
         once (``backend_name=self.name`` unless another ``backend_name`` is given).
         ``StoredAerJob.location`` says where each is: ``"local"``, ``"remote"`` or ``"both"``."""
-        filters.setdefault("backend_name", self.name)
+        filters.setdefault("backend_name", device_name(self.name))
         return jobs_everywhere(self.job_store, self, limit, skip, descending, **filters)
 
     def retrieve_job(self, job_id: str, trusted: bool = True):

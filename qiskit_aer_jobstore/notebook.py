@@ -14,7 +14,8 @@ from typing import Any
 from qiskit.providers import JobError
 
 from .exceptions import JobStoreError
-from .job import SUMMARY_FIELDS, JobList, StoredAerJob, summary, to_dataframe
+from .job import StoredAerJob
+from .listing import SUMMARY_FIELDS, JobList, summary, to_dataframe
 
 __all__ = [
     "SUMMARY_FIELDS",

@@ -6,7 +6,8 @@
 
 A primitive job is stored under its own ``job_id()`` with its pubs, options and
 ``PrimitiveResult``, and listed with ``primitive="sampler"`` or ``"estimator"``. The backend
-jobs it runs underneath are not saved (they would list the same work twice).
+jobs it runs underneath are not saved (they would list the same work twice). ``enable()``
+makes Aer's own primitives do the same (``enable_aer_primitives``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from qiskit_aer.primitives import SamplerV2 as _AerSamplerV2
 
 from . import settings
 from .backends import carry_physics, rebuild_backend
+from .context import check_tags, names_for, saving_suppressed, suppressed
 from .exceptions import JobStoreError, JobStoreWarning
+from .grafting import Grafts
 from .record import JobRecord
-from .stages import saving_suppressed
 from .store import JobStore
 from .times import utcnow
 
@@ -47,6 +49,8 @@ class PrimitiveRecord(JobRecord):
         if self.primitive == "estimator":  # exact unless run_options give shots
             shots = self.run_options.get("shots")
             manifest["shots"] = shots if isinstance(shots, int) else None
+            precision = self.run_options.get("precision")
+            manifest["precision"] = precision if isinstance(precision, (int, float)) else None
         return manifest
 
     def payload(self) -> dict[str, Any]:
@@ -57,102 +61,126 @@ class PrimitiveRecord(JobRecord):
 
 
 @dataclass
-class _Pending:
+class Pending:
     """What ``run`` decided about saving one primitive job, carried to its thread."""
 
     store: JobStore | None
     job_name: str | None
     job_tags: list[str]
     run_options: dict[str, Any]
+    session_id: str | None = None
     job_id: str = ""
     creation_date: Any = field(default_factory=utcnow)
 
+    @classmethod
+    def decide(cls, run_options: dict[str, Any], job_name: Any = None, job_tags: Any = None,
+               save_jobs: bool | None = None) -> Pending:
+        """Whether and how to save a primitive job: ``job_name`` / ``job_tags`` given to
+        ``run`` or in the primitive's ``run_options`` (taken out of them), in the current
+        ``job_context``; never inside another primitive job (it saves itself)."""
+        run_options = dict(run_options)
+        named = run_options.pop("job_name", None)
+        tags = [*check_tags(run_options.pop("job_tags", None)), *check_tags(job_tags)]
+        name, tags, session_id = names_for(job_name if job_name is not None else named, tags)
+        if suppressed():
+            save = False
+        else:
+            save = settings.save_jobs_default() if save_jobs is None else bool(save_jobs)
+        return cls(JobStore.default() if save else None, name, tags, run_options, session_id)
 
-class _StoredPrimitive:
-    """What the store-enabled Sampler and Estimator share."""
 
-    _primitive = ""
-    save_jobs: bool | None = None
+def _kind(primitive: Any) -> str:
+    return "sampler" if isinstance(primitive, _AerSamplerV2) else "estimator"
 
-    def _submit(
-        self,
-        pubs: list[Any],
-        run_options: dict[str, Any],
-        job_name: str | None,
-        job_tags: Iterable[str] | None,
-    ) -> PrimitiveJob:
-        if job_name is not None and not isinstance(job_name, str):
-            raise JobStoreError(f"job_name must be a string, not {type(job_name).__name__}.")
-        tags = [job_tags] if isinstance(job_tags, str) else list(job_tags or [])
-        if not all(isinstance(t, str) for t in tags):
-            raise JobStoreError(f"job_tags must be a list of strings, got {job_tags!r}.")
-        save = settings.save_jobs_default() if self.save_jobs is None else bool(self.save_jobs)
-        pending = _Pending(JobStore.default() if save else None, job_name, tags, run_options)
-        job = PrimitiveJob(self._run_and_save, pubs, pending)
-        pending.job_id = job.job_id()
-        job._submit()
-        return job
 
-    def _run_and_save(self, pubs: list[Any], pending: _Pending) -> PrimitiveResult:
-        with saving_suppressed():
-            try:
-                result = self._run(pubs)
-            except Exception as exc:
-                self._save(pubs, pending, None, f"{type(exc).__name__}: {exc}")
-                raise
-        self._save(pubs, pending, result)
-        return result
+def submit(primitive: Any, pubs: list[Any], run_options: dict[str, Any], job_name: Any = None,
+           job_tags: Any = None) -> PrimitiveJob:
+    """Run an Aer primitive's coerced ``pubs`` as one ``PrimitiveJob``, saved as one job under
+    that job's id when it ends (unless saving is off)."""
+    pending = Pending.decide(run_options, job_name, job_tags, getattr(primitive, "save_jobs", None))
+    job = PrimitiveJob(_run_and_save, primitive, pubs, pending)
+    pending.job_id = job.job_id()
+    job._submit()
+    return job
 
-    def _save(
-        self,
-        pubs: list[Any],
-        pending: _Pending,
-        result: PrimitiveResult | None,
-        error: str | None = None,
-    ) -> None:
-        if pending.store is None:
-            return
+
+def _run_and_save(primitive: Any, pubs: list[Any], pending: Pending) -> PrimitiveResult:
+    with saving_suppressed():
         try:
-            options = dataclasses.asdict(self.options)
-            options.update(self._extra_options())
-            record = PrimitiveRecord.from_backend(
-                self._backend,
-                job_id=pending.job_id,
-                circuits=[pub.circuit for pub in pubs],
-                run_options=pending.run_options,
-                result=result,
-                error=error,
-                status="ERROR" if error is not None else "DONE",
-                creation_date=pending.creation_date,
-                job_name=pending.job_name,
-                job_tags=pending.job_tags,
-                primitive=self._primitive,
-                pubs=list(pubs),
-                primitive_options=options,
-            )
-            pending.store.save_later(record)
-        except Exception as exc:  # never lose a live result to the store
-            warnings.warn(
-                f"{self._primitive} job {pending.job_id} was not saved: {exc}",
-                JobStoreWarning,
-                stacklevel=2,
-            )
-
-    def _extra_options(self) -> dict[str, Any]:
-        return {}
+            result = primitive._run(pubs)
+        except Exception as exc:
+            _save(primitive, pubs, pending, None, f"{type(exc).__name__}: {exc}")
+            raise
+    _save(primitive, pubs, pending, result)
+    return result
 
 
-class SamplerV2(_StoredPrimitive, _AerSamplerV2):
+def _save(primitive: Any, pubs: list[Any], pending: Pending, result: PrimitiveResult | None,
+          error: str | None = None) -> None:
+    if pending.store is None:
+        return
+    kind = _kind(primitive)
+    try:
+        options = dataclasses.asdict(primitive.options)
+        if kind == "sampler":
+            options.update(default_shots=primitive._default_shots, seed=primitive._seed)
+        record = PrimitiveRecord.from_backend(
+            primitive._backend,
+            job_id=pending.job_id,
+            circuits=[pub.circuit for pub in pubs],
+            run_options=pending.run_options,
+            result=result,
+            error=error,
+            status="ERROR" if error is not None else "DONE",
+            creation_date=pending.creation_date,
+            job_name=pending.job_name,
+            job_tags=pending.job_tags,
+            session_id=pending.session_id,
+            primitive=kind,
+            pubs=list(pubs),
+            primitive_options=options,
+        )
+        pending.store.save_later(record)
+    except Exception as exc:  # never lose a live result to the store
+        warnings.warn(f"{kind} job {pending.job_id} was not saved: {exc}", JobStoreWarning,
+                      stacklevel=2)
+
+
+def run_sampler(sampler: Any, pubs: Iterable[SamplerPubLike], shots: int | None = None,
+                job_name: Any = None, job_tags: Any = None) -> PrimitiveJob:
+    """``SamplerV2.run`` of Aer's sampler (or ours), saving the job."""
+    if shots is None:
+        shots = sampler._default_shots
+    coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
+    sampler._validate_pubs(coerced)
+    run_options = {**sampler.options.run_options, "shots": shots}
+    if sampler._seed is not None:
+        run_options["seed_simulator"] = sampler._seed
+    return submit(sampler, coerced, run_options, job_name, job_tags)
+
+
+def run_estimator(estimator: Any, pubs: Iterable[EstimatorPubLike],
+                  precision: float | None = None, job_name: Any = None,
+                  job_tags: Any = None) -> PrimitiveJob:
+    """``EstimatorV2.run`` of Aer's estimator (or ours), saving the job."""
+    if precision is None:
+        precision = estimator._options.default_precision
+    coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
+    estimator._validate_pubs(coerced)
+    run_options = {**estimator.options.run_options, "precision": precision}
+    return submit(estimator, coerced, run_options, job_name, job_tags)
+
+
+class SamplerV2(_AerSamplerV2):
     """``qiskit_aer.primitives.SamplerV2`` whose every job is saved to the local job store.
 
     Args:
         default_shots: shots for pubs that give none.
         seed: the simulator seed (None: random).
-        options: ``backend_options`` and ``run_options``, as for Aer's ``SamplerV2``.
+        options: ``backend_options`` and ``run_options`` (``job_name`` / ``job_tags`` there
+            name and tag every job), as for Aer's ``SamplerV2``.
         save_jobs: save this sampler's jobs (None: the global setting, on by default).
     """
-
-    _primitive = "sampler"
 
     def __init__(
         self,
@@ -184,29 +212,17 @@ class SamplerV2(_StoredPrimitive, _AerSamplerV2):
         Returns:
             PrimitiveJob: its ``job_id()`` is the stored job's id.
         """
-        if shots is None:
-            shots = self._default_shots
-        coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
-        self._validate_pubs(coerced)
-        run_options = {**self.options.run_options, "shots": shots}
-        if self._seed is not None:
-            run_options["seed_simulator"] = self._seed
-        return self._submit(coerced, run_options, job_name, job_tags)
-
-    def _extra_options(self) -> dict[str, Any]:
-        return {"default_shots": self._default_shots, "seed": self._seed}
+        return run_sampler(self, pubs, shots, job_name, job_tags)
 
 
-class EstimatorV2(_StoredPrimitive, _AerEstimatorV2):
+class EstimatorV2(_AerEstimatorV2):
     """``qiskit_aer.primitives.EstimatorV2`` whose every job is saved to the local job store.
 
     Args:
-        options: ``default_precision``, ``backend_options`` and ``run_options``, as for Aer's
-            ``EstimatorV2``.
+        options: ``default_precision``, ``backend_options`` and ``run_options`` (``job_name``
+            / ``job_tags`` there name and tag every job), as for Aer's ``EstimatorV2``.
         save_jobs: save this estimator's jobs (None: the global setting, on by default).
     """
-
-    _primitive = "estimator"
 
     def __init__(self, *, options: dict | None = None, save_jobs: bool | None = None):
         super().__init__(options=options)
@@ -231,12 +247,36 @@ class EstimatorV2(_StoredPrimitive, _AerEstimatorV2):
         Returns:
             PrimitiveJob: its ``job_id()`` is the stored job's id.
         """
-        if precision is None:
-            precision = self._options.default_precision
-        coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
-        self._validate_pubs(coerced)
-        run_options = {**self.options.run_options, "precision": precision}
-        return self._submit(coerced, run_options, job_name, job_tags)
+        return run_estimator(self, pubs, precision, job_name, job_tags)
+
+
+# -- enable(): Aer's own primitives save their jobs the same way --------------------------
+_grafted = Grafts()
+
+
+def _aer_sampler_run(self: Any, pubs: Iterable[SamplerPubLike], *, shots: int | None = None):
+    return run_sampler(self, pubs, shots)
+
+
+def _aer_estimator_run(self: Any, pubs: Iterable[EstimatorPubLike], *,
+                       precision: float | None = None):
+    return run_estimator(self, pubs, precision)
+
+
+def enable_aer_primitives() -> None:
+    """Make ``qiskit_aer.primitives.SamplerV2`` / ``EstimatorV2`` save each job as one, under
+    the ``PrimitiveJob``'s id (part of ``qiskit_aer_jobstore.enable()``)."""
+    with _grafted.lock:
+        if not _grafted:
+            _aer_sampler_run.__doc__ = _AerSamplerV2.run.__doc__
+            _aer_estimator_run.__doc__ = _AerEstimatorV2.run.__doc__
+            _grafted.set(_AerSamplerV2, "run", _aer_sampler_run)
+            _grafted.set(_AerEstimatorV2, "run", _aer_estimator_run)
+
+
+def disable_aer_primitives() -> None:
+    with _grafted.lock:
+        _grafted.restore()
 
 
 def rerun(job: Any, backend: Any = None, **overrides: Any) -> PrimitiveJob:

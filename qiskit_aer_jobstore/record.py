@@ -15,6 +15,7 @@ import numpy
 import qiskit
 import qiskit_aer
 
+from .manifest import device_name
 from .portable import archive_members
 from .process import process_identity
 from .times import iso, utcnow
@@ -94,6 +95,8 @@ class JobRecord:
     end_date: _dt.datetime | None = None
     job_name: str | None = None
     job_tags: list[str] = field(default_factory=list)
+    session_id: str | None = None
+    client: str | None = None  # the library that ran it, if not Aer or the store itself
     primitive: str | None = None
     notes: list[str] = field(default_factory=list)
     extra_manifest: dict[str, Any] = field(default_factory=dict)
@@ -110,7 +113,7 @@ class JobRecord:
         if fields.get("status", "DONE") not in ACTIVE_STATUSES:
             fields.setdefault("end_date", utcnow())
         return cls(
-            backend_name=backend.name,
+            backend_name=device_name(backend),
             backend_version=getattr(backend, "backend_version", None),
             backend_class=f"{type(backend).__module__}.{type(backend).__qualname__}",
             backend_options=dict(backend.options.__dict__),
@@ -158,6 +161,8 @@ class JobRecord:
             "time_taken": float(time_taken) if isinstance(time_taken, (int, float)) else None,
             "versions": versions(),
             **process_identity(),  # host, pid, process_start
+            "session_id": self.session_id,
+            "client": self.client,
             "primitive": self.primitive,
             "notes": list(self.notes),
         }

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import cluster
+from qiskit.providers import JobError
+
+from . import cluster, runtime
 from .backends import carry_physics, is_store_enabled, rebuild_backend, simulator_class
 from .exceptions import JobStoreError
 from .job import StoredAerJob, provide_runner
@@ -19,6 +21,8 @@ from .primitives import rerun as rerun_primitive
 
 def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
     """Run ``job``'s circuits again; see :meth:`StoredAerJob.rerun`."""
+    if job.manifest.get("client") == runtime.CLIENT:
+        return runtime.rerun(job, backend, **run_options)
     if job.primitive:
         return rerun_primitive(job, backend, **run_options)
     data = job._data()
@@ -56,7 +60,15 @@ class _Runner:
 
     @staticmethod
     def simulator(job: StoredAerJob) -> Any:
-        return simulator_class(job.manifest.get("backend_class"))()
+        device = job.manifest.get("runtime")
+        if isinstance(device, dict):  # qiskit-ibm-runtime's local mode ran it on this fake
+            fake = runtime.fake_backend(device.get("backend"))
+            if fake is not None:
+                return fake
+        try:
+            return rebuild_backend(job)
+        except (JobError, JobStoreError):  # nothing but its manifest is stored (yet)
+            return simulator_class(job.manifest.get("backend_class"))()
 
     rerun = staticmethod(rerun)
     resume = staticmethod(cluster.resume)

@@ -10,10 +10,9 @@ what ``run`` decided about saving one job; the mixin, the primitives and sweeps 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +37,7 @@ class SaveContext:
     job_tags: list[str] = field(default_factory=list)
     creation_date: Any = field(default_factory=utcnow)
     stage: int = NOT_SUBMITTED  # how far the job got (QUEUED, ...)
+    session_id: str | None = None
 
 
 def advance(ctx: Any, stage: int) -> bool:
@@ -88,23 +88,3 @@ def watch_for_cancel(job: Any, ctx: SaveContext, make_record: Callable[[], JobRe
             record_stage(ctx, FINAL, make_record)
 
     future.add_done_callback(on_done)
-
-
-_thread = threading.local()
-
-
-@contextlib.contextmanager
-def saving_suppressed() -> Iterator[None]:
-    """Backend jobs run in this thread inside the block are not saved: a primitive job saves
-    itself once, not the backend jobs it runs underneath."""
-    previous = getattr(_thread, "suppressed", False)
-    _thread.suppressed = True
-    try:
-        yield
-    finally:
-        _thread.suppressed = previous
-
-
-def suppressed() -> bool:
-    """Whether saving is suppressed in this thread (inside ``saving_suppressed()``)."""
-    return getattr(_thread, "suppressed", False)

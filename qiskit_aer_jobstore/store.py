@@ -18,7 +18,8 @@ from . import health, lifecycle, push, retention, settings, transfer
 from .core import StoreCore
 from .exceptions import JobStoreError, JobStoreUnavailableError, JobStoreWarning
 from .index import JobFilter
-from .job import JobList, StoredAerJob
+from .job import StoredAerJob
+from .listing import JobList
 from .manifest import archive_name, validate_job_id
 from .push import PushResult
 from .record import JobRecord

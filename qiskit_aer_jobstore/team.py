@@ -29,7 +29,8 @@ from .exceptions import (
 )
 from .index import IndexEntry, JobFilter
 from .index.postgres import PostgresIndex, redact_url
-from .job import JobList, StoredAerJob
+from .job import StoredAerJob
+from .listing import JobList
 from .manifest import is_job_id, job_id_from_name, validate_job_id
 from .portable import read_job
 from .s3blobs import S3Blobs

@@ -40,7 +40,10 @@ def test_from_backend_job_keeps_what_rebuilds_its_simulator(split):
     job = backend.run(circuits * 2, shots=10, seed_simulator=1, **split)
     job.result()
     stored = qaj.AerSimulator().retrieve_job(job.job_id())
-    assert stored.backend_name == backend.name == "aer_simulator_from(generic_backend_3q)"
+    # the device's name, as for qiskit-ibm-runtime's local mode (Aer's own is from(...))
+    assert backend.name == "aer_simulator_from(generic_backend_3q)"
+    assert stored.backend_name == "generic_backend_3q"
+    assert [j.job_id() for j in backend.jobs()] == [job.job_id()]
     assert ("sweep" in stored.manifest) == bool(split)
     rebuilt = stored.backend_options()
     assert rebuilt["noise_model"] == backend.options.noise_model

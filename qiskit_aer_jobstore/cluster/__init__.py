@@ -127,7 +127,8 @@ def resume(stored: Any, executor: Any = None) -> SweepJob:
     sweep = {k: v for k, v in stored.manifest["sweep"].items() if k != "pieces"}
     if executor is not None:
         sweep["executor"] = sweep_info(executor, None, None, 0)["executor"]
-    ctx = SaveContext(store, stored.name, stored.tags, stored.creation_date())
+    ctx = SaveContext(store, stored.name, stored.tags, stored.creation_date(),
+                      session_id=stored.session_id)
     run_options = {k: v for k, v in data["run_options"].items() if k != "executor_kind"}
     job = SweepJob(
         stored.backend(),

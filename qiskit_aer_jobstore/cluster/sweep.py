@@ -282,6 +282,7 @@ class SweepJob(AerJob):
             creation_date=ctx.creation_date,
             job_name=ctx.job_name,
             job_tags=ctx.job_tags,
+            session_id=ctx.session_id,
             extra_manifest={"sweep": sweep},
             simulator=self._spec,
         )

@@ -59,6 +59,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX job_circuits_job ON job_circuits (job_id);
     """,
+    # 2: sessions and clients; backend_name is the device's name (aer_simulator_from(x) is x)
+    r"""
+    ALTER TABLE jobs ADD COLUMN session_id TEXT;
+    ALTER TABLE jobs ADD COLUMN client TEXT;
+    CREATE INDEX jobs_session ON jobs (session_id, created, job_id);
+    UPDATE jobs SET backend_name = substring(backend_name FROM '^aer_simulator_from\((.+)\)$')
+        WHERE backend_name ~ '^aer_simulator_from\(.+\)$';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -14,6 +14,7 @@ from typing import Any
 from qiskit.providers import JobStatus
 
 from ..exceptions import JobStoreError
+from ..manifest import device_name
 from ..times import parse_time
 
 COLUMNS = (
@@ -29,6 +30,8 @@ COLUMNS = (
     "shots",
     "num_circuits",
     "primitive",
+    "session_id",
+    "client",
     "size",
     "sha256",
     "manifest",
@@ -108,7 +111,8 @@ def _range(value: Any, name: str) -> tuple[int | None, int | None] | None:
 # ``|| ''`` hides the primary key from the planner and is valid SQL on PostgreSQL too.
 _MEMBER = "(job_id || '')"
 
-_TEXT_FILTERS = ("backend_name", "job_name", "method", "circuit_name", "primitive")
+_TEXT_FILTERS = ("backend_name", "job_name", "method", "circuit_name", "primitive", "session_id",
+                 "client")
 
 
 @dataclass
@@ -130,6 +134,9 @@ class JobFilter:
         shots: an int, or a ``(min, max)`` pair.
         circuit_name: only jobs with a circuit of this name.
         primitive: ``"sampler"``/``"estimator"`` for primitive jobs.
+        session_id: only jobs of this session (a ``job_context``, or a qiskit-ibm-runtime
+            local ``Session`` / ``Batch``).
+        client: only jobs of this client (``"qiskit-ibm-runtime"`` for its local mode).
     """
 
     limit: int | None = 10
@@ -147,6 +154,8 @@ class JobFilter:
     shots: Any = None
     circuit_name: str | None = None
     primitive: str | None = None
+    session_id: str | None = None
+    client: str | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -200,8 +209,9 @@ class JobFilter:
             eq("job_name", self.job_name)
         if self.method is not None:
             eq("method", self.method)
-        if self.primitive is not None:
-            eq("primitive", self.primitive)
+        for column in ("primitive", "session_id", "client"):
+            if getattr(self, column) is not None:
+                eq(column, getattr(self, column))
         for column, value in (("num_qubits", self.num_qubits), ("shots", self.shots)):
             bounds = _range(value, column)
             if bounds is None:
@@ -306,7 +316,7 @@ def _row(manifest: dict[str, Any], archive: str, size: int, sha256: str | None) 
     return {
         "job_id": manifest["job_id"],
         "archive": archive,
-        "backend_name": manifest["backend_name"],
+        "backend_name": device_name(manifest["backend_name"]),
         "status": manifest["status"],
         "job_name": _text(manifest.get("job_name")),
         "created": parse_time(manifest["creation_date"]).timestamp(),
@@ -316,6 +326,8 @@ def _row(manifest: dict[str, Any], archive: str, size: int, sha256: str | None) 
         "shots": _int(manifest.get("shots")),
         "num_circuits": _int(manifest.get("num_circuits")),
         "primitive": _text(manifest.get("primitive")),
+        "session_id": _text(manifest.get("session_id")),
+        "client": _text(manifest.get("client")),
         "size": size,
         "sha256": sha256,
         "manifest": json.dumps(manifest, sort_keys=True, default=str),

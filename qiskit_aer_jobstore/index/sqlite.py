@@ -12,16 +12,18 @@ import os
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ..exceptions import JobStoreUnavailableError
+from .outbox import Outbox
 from .query import COLUMNS, IndexEntry, JobFilter
 
-SCHEMA_VERSION = 3  # 2: paging indexes end with job_id; 3: the push outbox
+# 2: paging indexes end with job_id; 3: the push outbox; 4: session_id and client, and
+# backend_name is the device's name (aer_simulator_from(x) is x)
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 30.0
 
 SCHEMA = """
@@ -38,6 +40,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     shots INTEGER,
     num_circuits INTEGER,
     primitive TEXT,
+    session_id TEXT,
+    client TEXT,
     size INTEGER NOT NULL DEFAULT 0,
     sha256 TEXT,
     manifest TEXT NOT NULL
@@ -48,6 +52,7 @@ CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, job_id, size);
 CREATE INDEX IF NOT EXISTS jobs_backend_created ON jobs (backend_name, created, job_id);
 CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created, job_id);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (job_name);
+CREATE INDEX IF NOT EXISTS jobs_session ON jobs (session_id, created, job_id);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_archive ON jobs (archive);
 CREATE TABLE IF NOT EXISTS job_tags (
     tag TEXT NOT NULL,
@@ -92,7 +97,7 @@ def _create_private(path: Path) -> None:
             pass
 
 
-class SQLiteIndex:
+class SQLiteIndex(Outbox):
     """Job rows in an SQLite file, one connection per thread and process.
 
     Args:
@@ -404,43 +409,3 @@ class SQLiteIndex:
         """Rows oldest first with the fields retention needs."""
         sql = "SELECT job_id, archive, created, size FROM jobs ORDER BY created ASC, job_id ASC"
         return self._rows(sql + " LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset])
-
-    # -- the outbox: jobs waiting to be pushed to the team store (not a cache: kept on
-    # schema rebuilds, not tied to rows, so reindex() leaves it alone) ------------------
-    def outbox_add(self, job_id: str, archive: str) -> None:
-        self._run(
-            lambda conn: conn.execute(
-                "INSERT INTO outbox (job_id, archive, queued) VALUES (?, ?, ?) ON CONFLICT(job_id) "
-                "DO UPDATE SET archive = excluded.archive, queued = excluded.queued",
-                (job_id, archive, time.time()),
-            )
-        )
-
-    def outbox_add_all(self) -> int:
-        """Queue every job of the index (after an outbox was lost)."""
-        return self._run(
-            lambda conn: conn.execute(
-                "INSERT OR IGNORE INTO outbox (job_id, archive, queued) "
-                "SELECT job_id, archive, ? FROM jobs",
-                (time.time(),),
-            ).rowcount
-        )
-
-    def outbox(self) -> list[tuple[str, str, float]]:
-        """Queued ``(job_id, archive, queued)``, oldest first."""
-        return self._run(
-            lambda conn: conn.execute(
-                "SELECT job_id, archive, queued FROM outbox ORDER BY queued, job_id"
-            ).fetchall()
-        )
-
-    def outbox_done(self, job_id: str, queued: float) -> None:
-        """Take a job out of the outbox, unless it was queued again since ``queued``."""
-        self._run(
-            lambda conn: conn.execute(
-                "DELETE FROM outbox WHERE job_id = ? AND queued = ?", (job_id, queued)
-            )
-        )
-
-    def outbox_count(self) -> int:
-        return self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])

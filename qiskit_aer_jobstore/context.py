@@ -1,0 +1,133 @@
+"""Names, tags and sessions for every job run in a block, whoever runs it: ``job_context``.
+
+Libraries call ``estimator.run(pubs)`` with no keywords, so a name or tags given to them can
+never reach the store. Inside ``with job_context(job_name=..., job_tags=[...]) as ctx:`` every
+job stored by this thread (and by asyncio tasks and primitive jobs started in it: the values
+are ``contextvars``) gets that name and those tags, and ``ctx.session_id``. Nested blocks add
+their tags; the innermost name and session win.
+
+Also here: whether saving is suppressed, for the backend jobs a primitive job runs underneath
+(it is stored once, as itself), carried the same way into the threads primitives run in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .exceptions import JobStoreError
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What ``job_context`` gives the jobs stored inside it.
+
+    Attributes:
+        job_name: the name of every job in the block (None: the job's own, if any).
+        job_tags: tags added to every job in the block.
+        session_id: an id shared by the block's jobs (``jobs(session_id=...)`` finds them).
+    """
+
+    job_name: str | None = None
+    job_tags: tuple[str, ...] = ()
+    session_id: str | None = None
+
+
+_EMPTY = JobContext()
+_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
+    "qiskit_aer_jobstore_context", default=None
+)
+_suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "qiskit_aer_jobstore_suppressed", default=False
+)
+
+
+def check_name(job_name: object) -> str | None:
+    """``job_name`` if it is a string or None, else a JobStoreError."""
+    if job_name is not None and not isinstance(job_name, str):
+        raise JobStoreError(f"job_name must be a string, not {type(job_name).__name__}.")
+    return job_name
+
+
+def check_tags(job_tags: object) -> list[str]:
+    """``job_tags`` as a list of strings (one string is one tag), else a JobStoreError."""
+    if job_tags is None:
+        return []
+    tags = [job_tags] if isinstance(job_tags, str) else job_tags
+    if not isinstance(tags, Iterable) or not all(isinstance(t, str) for t in tags):
+        raise JobStoreError(f"job_tags must be a list of strings, got {job_tags!r}.")
+    return list(tags)
+
+
+@contextlib.contextmanager
+def job_context(
+    job_name: str | None = None,
+    job_tags: Iterable[str] | None = None,
+    session_id: str | None = None,
+) -> Iterator[JobContext]:
+    """Name, tag and group every job stored inside the block (any backend, primitive or
+    library).
+
+    Args:
+        job_name: the name of the block's jobs (a name given to ``run`` itself wins).
+        job_tags: tags added to the block's jobs (to their own and the enclosing blocks').
+        session_id: the block's session id (default: a fresh one).
+
+    Yields:
+        JobContext: with the ``session_id`` recorded on every job of the block.
+    """
+    outer = current()
+    ctx = JobContext(
+        job_name=check_name(job_name) if job_name is not None else outer.job_name,
+        job_tags=tuple(dict.fromkeys([*outer.job_tags, *check_tags(job_tags)])),
+        session_id=session_id if session_id is not None else str(uuid.uuid4()),
+    )
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+def current() -> JobContext:
+    """The context of the running code (empty outside any ``job_context``)."""
+    return _current.get() or _EMPTY
+
+
+@contextlib.contextmanager
+def in_context(ctx: JobContext) -> Iterator[JobContext]:
+    """Run the block with ``ctx`` as the current context (a session given by a client)."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+def names_for(job_name: object = None, job_tags: object = None) -> tuple[str | None, list[str],
+                                                                      str | None]:
+    """The name, tags and session id of a job given ``job_name`` / ``job_tags`` of its own,
+    inside the current context."""
+    ctx = current()
+    name = check_name(job_name)
+    tags = list(dict.fromkeys([*ctx.job_tags, *check_tags(job_tags)]))
+    return (name if name is not None else ctx.job_name), tags, ctx.session_id
+
+
+@contextlib.contextmanager
+def saving_suppressed() -> Iterator[None]:
+    """Backend jobs run inside the block (in this thread, and in primitive jobs it starts) are
+    not saved: a primitive job saves itself once, not the backend jobs it runs underneath."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def suppressed() -> bool:
+    """Whether saving is suppressed here (inside ``saving_suppressed()``)."""
+    return _suppressed.get()
