@@ -79,6 +79,8 @@ def job_context(
     Yields:
         JobContext: with the ``session_id`` recorded on every job of the block.
     """
+    if session_id is not None and not isinstance(session_id, str):
+        raise JobStoreError(f"session_id must be a string, not {type(session_id).__name__}.")
     outer = current()
     ctx = JobContext(
         job_name=check_name(job_name) if job_name is not None else outer.job_name,

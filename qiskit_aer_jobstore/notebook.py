@@ -94,6 +94,11 @@ def job_card_html(job: StoredAerJob) -> str:
         for f in SUMMARY_FIELDS
         if f not in ("job_id", "status") and row[f] not in (None, [], "")
     )
+    experiment = job.manifest.get("experiment")
+    if isinstance(experiment, dict) and experiment.get("experiment_type"):
+        where = experiment.get("physical_qubits")
+        text = str(experiment["experiment_type"]) + (f" on qubits {where}" if where else "")
+        lines += f"<tr><th style='text-align:left'>experiment</th><td>{html.escape(text)}</td></tr>"
     progress = job.progress()
     if progress.total > 1:
         lines += f"<tr><th style='text-align:left'>pieces</th><td>{progress}</td></tr>"

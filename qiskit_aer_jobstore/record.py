@@ -76,6 +76,20 @@ def backend_setup(backend: Any) -> dict[str, Any] | None:
     }
 
 
+def experiment_of(circuits: list[Any]) -> dict[str, Any] | None:
+    """What the circuits' metadata say of the experiment they belong to (qiskit-experiments'
+    ``experiment_type`` and ``physical_qubits``), or None."""
+    for circuit in circuits:
+        meta = getattr(circuit, "metadata", None)
+        if isinstance(meta, dict) and isinstance(meta.get("experiment_type"), str):
+            found: dict[str, Any] = {"experiment_type": meta["experiment_type"]}
+            qubits = meta.get("physical_qubits")
+            if isinstance(qubits, (list, tuple)) and all(isinstance(q, int) for q in qubits):
+                found["physical_qubits"] = list(qubits)
+            return found
+    return None
+
+
 @dataclass
 class JobRecord:
     """Everything the store keeps about one job."""
@@ -165,6 +179,7 @@ class JobRecord:
             "client": self.client,
             "primitive": self.primitive,
             "notes": list(self.notes),
+            "experiment": experiment_of(circuits),
         }
         manifest.update(self.extra_manifest)
         return manifest

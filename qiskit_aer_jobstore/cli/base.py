@@ -133,7 +133,9 @@ def filter_options(func):
     """The filters of ``jobs()`` as options."""
     statuses = click.Choice(list(JobStatus.__members__), case_sensitive=False)
     options = [
-        click.option("--backend", help="Only jobs run on this backend (e.g. aer_simulator)."),
+        click.option(
+            "--backend", help="Only jobs run on this backend or device (e.g. fake_manila)."
+        ),
         click.option("--status", multiple=True, type=statuses, help="Only this status (repeat)."),
         click.option("--tag", multiple=True, help="Only jobs with this tag (repeat: any of them)."),
         click.option("--tags-and", is_flag=True, help="With several --tag: jobs with all of them."),
@@ -142,8 +144,11 @@ def filter_options(func):
         click.option("--circuit", help="Only jobs with a circuit of this name."),
         click.option(
             "--primitive",
-            type=click.Choice(["sampler", "estimator"]),
+            type=click.Choice(["sampler", "estimator", "executor"]),
             help="Only jobs of this primitive (SamplerV2 / EstimatorV2).",
+        ),
+        click.option(
+            "--session", help="Only jobs of this session (job_context, or a runtime Session)."
         ),
         click.option("--since", type=When(), help="Created at or after: ISO date or age (7d)."),
         click.option("--until", type=When(), help="Created at or before: ISO date or age."),
@@ -154,7 +159,7 @@ def filter_options(func):
 
 
 def filters_of(
-    backend, status, tag, tags_and, name, method, circuit, primitive, since, until
+    backend, status, tag, tags_and, name, method, circuit, primitive, session, since, until
 ) -> dict:
     return {
         "backend_name": backend,
@@ -165,6 +170,7 @@ def filters_of(
         "method": method,
         "circuit_name": circuit,
         "primitive": primitive,
+        "session_id": session,
         "created_after": since,
         "created_before": until,
     }
