@@ -83,6 +83,22 @@ def ghz(n: int = 5, name: str | None = None) -> QuantumCircuit:
     return qc
 
 
+def in_new_process(*argv: str, timeout: float = 120):
+    """``python *argv`` in a new process with this test's store, key, settings and home (the
+    environment ``job_store_env`` set), after flushing this process's saves; what it printed on
+    stdout, parsed as JSON. A failing process fails the test with the end of its stderr."""
+    qaj.JobStore.default().flush()
+    proc = subprocess.run(
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"exit code {proc.returncode}; stderr ends:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout)
+
+
 def rewrite_archive(path, change) -> None:
     """Rewrite the zip at ``path`` after ``change(members)`` edits its {name: bytes} in place."""
     import zipfile
