@@ -342,3 +342,23 @@ def test_a_team_store_without_psycopg_says_what_to_install(team_env, backend, mo
             assert stored.result().get_counts() == live[stored.job_id()].get_counts()
     team.close_all()
     assert store.push().pushed == list(live)  # installed again: the queued jobs go out
+
+
+def test_sessions_and_devices_filter_the_team_store_as_locally(team_env, backend):
+    from qiskit import transpile
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    with qaj.job_context(job_tags=["s"]) as ctx:
+        run(backend, 2, job_name="in")
+        device = qaj.AerSimulator.from_backend(GenericBackendV2(num_qubits=3, seed=1))
+        device.run(transpile(ghz(2), device), shots=64, job_name="device").result()
+    run(backend, 2, job_name="out")
+    settle()
+    for filters, expected in (
+        ({"session_id": ctx.session_id}, {"in", "device"}),
+        ({"backend_name": "generic_backend_3q"}, {"device"}),
+        ({"session_id": "none-such"}, set()),
+    ):
+        remote = {j.name for j in backend.remote_jobs(limit=None, **filters)}
+        local = {j.name for j in backend.local_jobs(limit=None, **filters)}
+        assert remote == local == expected, filters
