@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .exceptions import JobStoreError
+from .manifest import tag_list
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,7 @@ def check_name(job_name: object) -> str | None:
 
 def check_tags(job_tags: object) -> list[str]:
     """``job_tags`` as a list of strings (one string is one tag), else a JobStoreError."""
-    if job_tags is None:
-        return []
-    tags = [job_tags] if isinstance(job_tags, str) else job_tags
-    if not isinstance(tags, Iterable) or not all(isinstance(t, str) for t in tags):
-        raise JobStoreError(f"job_tags must be a list of strings, got {job_tags!r}.")
-    return list(tags)
+    return tag_list(job_tags)
 
 
 @contextlib.contextmanager

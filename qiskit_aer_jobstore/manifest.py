@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from .exceptions import InvalidJobIdError, JobArchiveError
+from .exceptions import InvalidJobIdError, JobArchiveError, JobStoreError
 from .times import parse_time
 
 SCHEMA_VERSION = 1
@@ -50,6 +51,20 @@ def device_name(backend: Any) -> str:
     name = backend if isinstance(backend, str) else backend.name
     match = _FROM_BACKEND.match(name)
     return match.group(1) if match else name
+
+
+def tag_list(job_tags: Any) -> list[str]:
+    """``job_tags`` as a list of strings, in order (one string is one tag; None is none).
+
+    Raises:
+        JobStoreError: anything else.
+    """
+    if job_tags is None:
+        return []
+    tags = [job_tags] if isinstance(job_tags, str) else job_tags
+    if not isinstance(tags, Iterable) or not all(isinstance(t, str) for t in tags):
+        raise JobStoreError(f"Invalid job_tags {job_tags!r}: give a list of strings.")
+    return list(tags)
 
 
 def is_job_id(job_id: Any) -> bool:

@@ -16,7 +16,6 @@ import pytest
 import qiskit_aer
 import qiskit_aer.primitives as aer_primitives
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter
 from qiskit.circuit.library import n_local
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import SparsePauliOp
@@ -26,7 +25,7 @@ import qiskit_aer_jobstore as qaj
 from qiskit_aer_jobstore import primitives as store_primitives
 
 from .conftest import in_new_process
-from .test_primitives import assert_same_primitive_result
+from .test_primitives import _ansatz, assert_same_primitive_result
 
 rt = pytest.importorskip("qiskit_ibm_runtime")
 fake_provider = pytest.importorskip("qiskit_ibm_runtime.fake_provider")
@@ -84,18 +83,6 @@ def assert_stored_once_as_live(job, live) -> qaj.StoredAerJob:
 
 
 # -- Aer's own primitives under enable() -----------------------------------------------------
-THETA = Parameter("theta")
-
-
-def _ansatz(measure: bool) -> QuantumCircuit:
-    qc = QuantumCircuit(2, name="ansatz")
-    qc.ry(THETA, 0)
-    qc.cx(0, 1)
-    if measure:
-        qc.measure_all()
-    return qc
-
-
 def primitive_job(kind: str, module, **run_options):
     """A seeded sampler job (two pubs) or estimator job (no shots; precision 0.05, so Aer adds
     noise drawn with ``seed_simulator``) of the primitives in ``module`` (Aer's or the store's),

@@ -14,7 +14,7 @@ from typing import Any
 from qiskit.providers import JobStatus
 
 from ..exceptions import JobStoreError
-from ..manifest import device_name
+from ..manifest import device_name, tag_list
 from ..times import parse_time
 
 COLUMNS = (
@@ -264,12 +264,7 @@ class JobFilter:
 
 
 def _tag_list(job_tags: Any) -> list[str]:
-    if job_tags is None:
-        return []
-    tags = [job_tags] if isinstance(job_tags, str) else job_tags
-    if not isinstance(tags, Iterable) or not all(isinstance(t, str) for t in tags):
-        raise JobStoreError(f"Invalid job_tags {job_tags!r}: give a list of strings.")
-    return sorted(set(tags))
+    return sorted(set(tag_list(job_tags)))
 
 
 @dataclass
