@@ -54,6 +54,7 @@ def to_dataframe(jobs: Iterable[StoredAerJob]) -> Any:
         JobStoreError: pandas is not installed.
     """
     try:
+        # optional (the [pandas] extra), and slow to import
         import pandas as pd
     except ImportError:
         raise JobStoreError(

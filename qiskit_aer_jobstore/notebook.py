@@ -58,6 +58,7 @@ def cell(row: dict[str, Any], field: str) -> str:
     if field == "creation_date":
         return value[:16].replace("T", " ")
     if field == "size":
+        # only sizes need it: listings stay cheap to import
         from rich.filesize import decimal
 
         return decimal(value)
@@ -181,6 +182,7 @@ def plot_counts(job: StoredAerJob, path: str | Path, experiment: int | None = No
         JobStoreError: matplotlib is missing, the job has no counts, or no such experiment.
     """
     try:
+        # optional (the [plot] extra), and slow to import
         import matplotlib.pyplot as plt
     except ImportError:
         raise JobStoreError(

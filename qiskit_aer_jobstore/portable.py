@@ -40,6 +40,7 @@ RESULT = "result.json"
 
 
 def _qpy_bytes(circuits: list[Any]) -> bytes:
+    # QPY costs import time; only writing and reading circuits need it
     from qiskit import qpy
 
     buffer = io.BytesIO()
@@ -206,6 +207,7 @@ class PortablePayload(dict):
         return super().get(key, default)
 
     def _load(self) -> None:
+        # QPY costs import time; only reading circuits needs it
         from qiskit import qpy
 
         try:

@@ -39,6 +39,7 @@ def process_alive(pid: int, started: str | None = None) -> bool:
         return False
     if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows
         try:
+            # optional: Windows only, where os.kill cannot ask
             import psutil
         except ImportError:
             return True  # cannot tell: never call a live job dead

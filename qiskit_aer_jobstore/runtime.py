@@ -165,6 +165,7 @@ def _executor_run(original: Any, executor: Any, *args: Any, **kwargs: Any) -> An
 
 def _session_run(original: Any, session: Any, *args: Any, **kwargs: Any) -> Any:
     """``Session._run`` of a local session: give it an id, recorded on its jobs."""
+    # optional package: only reached from its own Session
     from qiskit_ibm_runtime.fake_provider.local_service import QiskitRuntimeLocalService
 
     if not isinstance(getattr(session, "_service", None), QiskitRuntimeLocalService):

@@ -62,6 +62,7 @@ class S3Blobs:
         if self._client is None:
             with self._lock:
                 if self._client is None:
+                    # optional (the [team] extra): imported only when a team store is used
                     import boto3
                     from botocore.config import Config
 
@@ -89,6 +90,7 @@ class S3Blobs:
         return f"s3://{self.bucket}/{self.key(name)}"
 
     def _unavailable(self, exc: BaseException, what: str) -> JobStoreUnavailableError:
+        # optional (the [team] extra), loaded with boto3
         from botocore.exceptions import ClientError
 
         if isinstance(exc, ClientError):
@@ -103,6 +105,7 @@ class S3Blobs:
         )
 
     def _call(self, what: str, fn, *args, **kwargs):
+        # optional (the [team] extra), loaded with boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

@@ -266,6 +266,7 @@ def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) ->
 @json_option
 def plot(job_id: str, output: Path, experiment: int | None, as_json: bool) -> None:
     """Save a histogram of a job's counts to an image file (needs the plot extra)."""
+    # optional (the [plot] extra), and slow to import: only plot needs it
     import matplotlib
 
     matplotlib.use("Agg")  # a terminal has no display

@@ -130,6 +130,7 @@ class PostgresIndex:
         if self._pool is None:
             with self._lock:
                 if self._pool is None:
+                    # optional (the [team] extra): imported only when a team store is used
                     import psycopg_pool
 
                     self._pool = psycopg_pool.ConnectionPool(
@@ -148,6 +149,7 @@ class PostgresIndex:
     def _run(self, fn, *args):
         """Run ``fn(conn, *args)`` in a transaction; driver errors become
         JobStoreUnavailableError with no secret in the message."""
+        # optional (the [team] extra): imported only when a team store is used
         import psycopg
         import psycopg_pool
 
@@ -170,6 +172,7 @@ class PostgresIndex:
 
     def _why_not(self, timeout: BaseException) -> BaseException:
         """The pool only says it timed out: one direct connection says why."""
+        # optional (the [team] extra)
         import psycopg
 
         try:
