@@ -19,6 +19,10 @@ class Grafts:
     def __bool__(self) -> bool:
         return bool(self._saved)
 
+    def has(self, cls: type, name: str) -> bool:
+        """Whether ``cls.name`` is grafted here."""
+        return any(c is cls and n == name for c, n, _ in self._saved)
+
     def set(self, cls: type, name: str, value: Any) -> None:
         """Set ``cls.name = value``, remembering what it was (or that it was not there)."""
         self._saved.append((cls, name, cls.__dict__.get(name, _MISSING)))

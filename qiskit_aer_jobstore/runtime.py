@@ -32,6 +32,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit.providers import JobError
 
+from . import settings
 from .context import current, in_context, job_context, names_for, saving_suppressed, suppressed
 from .exceptions import JobNotFoundError, JobStoreError, JobStoreWarning
 from .grafting import Grafts
@@ -57,13 +58,16 @@ def _submit_in_context(self: PrimitiveJob) -> None:
 def carry_context_into_primitive_jobs() -> None:
     """Graft ``PrimitiveJob._submit`` so a primitive's work sees the submitter's contextvars."""
     with _grafted.lock:
-        if not any(cls is PrimitiveJob for cls, _, _ in _grafted._saved):
+        if not _grafted.has(PrimitiveJob, "_submit"):
             _grafted.set(PrimitiveJob, "_submit", _submit_in_context)
 
 
 # -- saving a local-mode job ---------------------------------------------------------------
 def _options_dict(options: Any) -> dict[str, Any]:
-    return dict(options) if isinstance(options, dict) else dataclasses.asdict(options)
+    if isinstance(options, dict):
+        return dict(options)
+    # shallow: asdict() would deep-copy the backend the options hold
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
 
 
 def _pubs(kind: str, pubs: Any, options: dict[str, Any]) -> list[Any]:
@@ -121,7 +125,7 @@ def _track(job: Any, backend: Any, kind: str, pubs: list[Any], run_options: dict
 def _run_local(original: Any, service: Any, program_id: str, inputs: dict, options: Any,
                calibration_id: Any = None, dry_run: bool = False) -> Any:
     """``QiskitRuntimeLocalService._run``, storing the job it returns."""
-    if suppressed():
+    if suppressed() or not settings.save_jobs_default():
         return original(service, program_id, inputs, options, calibration_id, dry_run)
     created = utcnow()
     runtime_options = _options_dict(options)
@@ -139,7 +143,7 @@ def _run_local(original: Any, service: Any, program_id: str, inputs: dict, optio
 def _run_executor(original: Any, service: Any, backend: Any, options: Any, inputs: Any,
                   dry_run: bool = False) -> Any:
     """``QiskitRuntimeLocalService._run_executor``, storing the job it returns."""
-    if suppressed():
+    if suppressed() or not settings.save_jobs_default():
         return original(service, backend, options, inputs, dry_run)
     created = utcnow()
     with saving_suppressed():  # the Aer sampler jobs it runs are stored as this one
@@ -234,7 +238,7 @@ def enable_runtime() -> bool:
     except ImportError:
         return False
     with _grafted.lock:
-        if any(cls is QiskitRuntimeLocalService for cls, _, _ in _grafted._saved):
+        if _grafted.has(QiskitRuntimeLocalService, "_run"):
             return True
         carry_context_into_primitive_jobs()
         _wrap(QiskitRuntimeLocalService, "_run", _run_local)

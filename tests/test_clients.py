@@ -216,6 +216,14 @@ def test_fake_device_jobs_are_named_after_the_device():
     assert qaj.AerSimulator().jobs(limit=None) == []
 
 
+def test_runtime_jobs_follow_the_save_jobs_setting(monkeypatch):
+    qaj.enable()
+    monkeypatch.setenv("QISKIT_AER_SAVE_JOBS", "0")
+    runtime_job("sampler", fake_provider.FakeManilaV2()).result()
+    qaj.JobStore.default().flush()
+    assert qaj.JobStore.default().list(limit=None) == []
+
+
 def test_rerun_of_a_seeded_runtime_sampler_job():
     qaj.enable()
     job = runtime_job("sampler", fake_provider.FakeManilaV2())
