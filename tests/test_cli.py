@@ -157,17 +157,100 @@ def test_bad_usage_exits_2_with_one_line(store, args):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args", [("show", "missing-job"), ("plot", "missing-job", "-o", "x.png")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", "missing-job"),
+        ("plot", "missing-job", "-o", "x.png"),
+        ("watch", "missing-job"),
+        ("export", "missing-job"),
+        ("rerun", "missing-job"),
+    ],
+)
 def test_not_found_exits_1(ids, args, tmp_path):
     result = run(*args, code=1)
     assert result.stderr.startswith("aer-jobs: error: No job with id 'missing-job'")
+    assert "`aer-jobs list` shows the stored jobs" in result.stderr
+    assert "JobStore().list()" not in result.stderr  # the Python API's advice is not for here
     assert result.stderr.count("\n") == 1
 
 
 def test_debug_prints_the_traceback(ids):
     result = run("--debug", "show", "missing-job", code=1)
     assert "Traceback" in result.stderr and "JobNotFoundError" in result.stderr
-    assert result.stderr.rstrip().endswith("another folder.")
+    assert result.stderr.rstrip().endswith("`aer-jobs list` shows the stored jobs.")
+
+
+PREFIXED = ("abc123-one", "abc123-two", "abd_x", "abdZx", "ABC999")
+
+
+@pytest.fixture
+def prefixed(store) -> None:
+    """Jobs whose ids share prefixes, or differ only where LIKE has wildcards or case."""
+    for job_id in PREFIXED:
+        store.save(qaj.JobRecord(job_id=job_id, backend_name="aer_simulator", circuits=[ghz(2)]))
+
+
+@pytest.mark.parametrize(
+    ("prefix", "job_id"),
+    [
+        ("abc123-o", "abc123-one"),
+        ("abc123-two", "abc123-two"),
+        ("abd_", "abd_x"),  # '_' is no wildcard
+        ("abdZ", "abdZx"),
+        ("ABC", "ABC999"),  # case counts
+        ("a", None),
+        ("abc", None),
+        ("abd", None),
+        ("abc9", "missing"),
+        ("abd%", "invalid"),
+        ("zzz", "missing"),
+    ],
+)
+def test_store_resolves_a_prefix(store, prefixed, prefix, job_id):
+    if job_id == "missing":
+        with pytest.raises(qaj.JobNotFoundError):
+            store.resolve(prefix)
+    elif job_id == "invalid":
+        with pytest.raises(qaj.InvalidJobIdError):
+            store.resolve(prefix)
+    elif job_id is None:
+        with pytest.raises(qaj.AmbiguousJobIdError) as caught:
+            store.resolve(prefix)
+        assert caught.value.matches == sorted(j for j in PREFIXED if j.startswith(prefix))
+    else:
+        assert store.resolve(prefix) == job_id
+
+
+def test_an_ambiguous_prefix_exits_2_listing_the_ids(prefixed, store):
+    for command in (("show",), ("rm",), ("export",), ("watch",)):
+        result = run(*command, "abc", code=2)
+        assert result.stderr.count("\n") == 1 and "ambiguous" in result.stderr
+        assert "abc123-one, abc123-two" in result.stderr and "ABC999" not in result.stderr
+    assert store.count() == len(PREFIXED)  # rm deleted nothing
+    result = run("rm", "abc123-o", "abc", code=2)
+    assert store.count() == len(PREFIXED)  # not even the prefix that was unique
+    assert run("show", "abc9", code=1).stderr.startswith("aer-jobs: error: No job with id 'abc9'")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("show", "--json"),
+        ("watch", "--json"),
+        ("plot", "--json", "-o", "{tmp}/x.png"),
+        ("export", "--json", "-o", "{tmp}"),
+        ("rerun", "--json"),
+        ("rm", "--json"),
+    ],
+)
+def test_commands_take_a_unique_prefix(ids, tmp_path, command):
+    full = ids["pair"]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    out = run(*args, full[:8]).stdout
+    assert full in out
+    if command[0] == "rm":
+        assert json.loads(out) == {"deleted": [full], "not_found": []}
 
 
 def test_show_text(ids):

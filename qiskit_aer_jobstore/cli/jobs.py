@@ -32,7 +32,6 @@ from ..notebook import (
 from ..team import jobs_everywhere, remote_store, require_remote
 from .base import (
     NothingFound,
-    checked_ids,
     cli,
     console,
     echo_json,
@@ -41,6 +40,7 @@ from .base import (
     json_option,
     one_line,
     open_store,
+    resolved,
 )
 
 
@@ -122,7 +122,9 @@ def list_jobs(
 @json_option
 def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: bool) -> None:
     """Show a job: manifest, options, circuits drawn as text, counts."""
-    job = open_store().get(checked_ids((job_id,))[0])
+    store = open_store()
+    job_id = resolved(store, job_id)
+    job = store.get(job_id)
     circuits = job.circuits()
     shown = circuits if max_circuits == 0 else circuits[:max_circuits]
     drawings = [str(c.draw(output="text", fold=-1)) for c in shown]
@@ -218,8 +220,8 @@ def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) ->
     (a split job can then be finished with StoredAerJob.resume()).
     """
     store = open_store()
-    job_id = checked_ids((job_id,))[0]
     store.refresh()  # a job left RUNNING by a dead process shows as interrupted
+    job_id = resolved(store, job_id)
     job = store.get(job_id)
     deadline = None if timeout is None else time.monotonic() + timeout
     columns = (
@@ -269,7 +271,9 @@ def plot(job_id: str, output: Path, experiment: int | None, as_json: bool) -> No
     import matplotlib
 
     matplotlib.use("Agg")  # a terminal has no display
-    path = plot_counts(open_store().get(checked_ids((job_id,))[0]), output, experiment)
+    store = open_store()
+    job_id = resolved(store, job_id)
+    path = plot_counts(store.get(job_id), output, experiment)
     if as_json:
         echo_json({"job_id": job_id, "path": str(path)})
     else:
@@ -288,7 +292,8 @@ def rerun(job_id: str, shots: int | None, as_json: bool) -> None:
     settings name, like any other job.
     """
     store = open_store()
-    new = store.get(checked_ids((job_id,))[0]).rerun(**({"shots": shots} if shots else {}))
+    job_id = resolved(store, job_id)
+    new = store.get(job_id).rerun(**({"shots": shots} if shots else {}))
     new.result()
     store.flush()
     if as_json:
