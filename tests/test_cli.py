@@ -266,14 +266,90 @@ def test_show_json(ids, store):
     assert data["manifest"]["job_id"] == ids["pair"]
     assert data["run_options"]["shots"] == 64 and data["run_options"]["seed_simulator"] == 7
     assert len(data["circuits"]) == 2 and "┤ H ├" in data["circuits"][0]
-    assert data["counts"] == {
-        name: counts
-        for name, counts in zip(["ghz3", "ghz4"], store.get(ids["pair"]).result().get_counts())
-    }
+    stored = store.get(ids["pair"]).result()
+    assert [(e["index"], e["name"], e["counts"]) for e in data["experiments"]] == [
+        (0, "ghz3", stored.get_counts(0)),
+        (1, "ghz4", stored.get_counts(1)),
+    ]
+    assert data["experiments"][0]["header"]["memory_slots"] == 3
+    assert "counts" not in data  # experiments replace the counts keyed by name
     assert data["error"] is None
     assert "shots" not in data["backend_options"]  # only options changed from the defaults
     everything = json.loads(run("show", "--json", "--all-options", ids["pair"]).stdout)
     assert everything["backend_options"]["shots"] == 1024
+
+
+def test_show_json_keeps_experiments_sharing_a_name(store, backend):
+    circuits = []
+    for i in range(4):
+        qc = ghz(2, name="same" if i % 2 else "shared")
+        qc.metadata = {"xval": i / 2}
+        if i == 3:
+            qc.x(0)  # after the measurements: only its drawing differs
+        circuits.append(qc)
+    circuits[2] = ghz(3, name="shared")
+    circuits[2].metadata = {"xval": 1.0}
+    job = backend.run(circuits, shots=50, seed_simulator=5)
+    live = job.result()
+    store.flush()
+    data = json.loads(run("show", "--json", job.job_id()).stdout)
+    found = data["experiments"]
+    assert [(e["index"], e["name"]) for e in found] == [
+        (0, "shared"), (1, "same"), (2, "shared"), (3, "same")
+    ]
+    assert [e["counts"] for e in found] == [live.get_counts(i) for i in range(4)]
+    assert [e["header"]["metadata"] for e in found] == [{"xval": x} for x in (0, 0.5, 1.0, 1.5)]
+    out = run("show", "--max-circuits", "3", job.job_id()).stdout
+    assert "metadata {'xval': 0.5}" in out and "metadata {'xval': 1.5}" not in out
+    assert out.count("counts: ") == 3 and "1 more experiments (--max-circuits 0)" in out
+    assert run("show", "--max-circuits", "0", job.job_id()).stdout.count("counts: ") == 4
+
+
+def test_show_a_statevector_job_names_its_data(ids):
+    data = json.loads(run("show", "--json", ids["statevector"]).stdout)
+    [experiment] = data["experiments"]
+    assert "counts" not in experiment
+    amplitudes = experiment["data"]["statevector"]
+    assert len(amplitudes) == 4 and amplitudes[0] == pytest.approx([2**-0.5, 0])
+    assert "data: sv: statevector" in run("show", ids["statevector"]).stdout
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_show_an_estimator_job(store, tmp_path, trusted):
+    from qiskit.circuit import Parameter
+    from qiskit.quantum_info import SparsePauliOp
+
+    from qiskit_aer_jobstore.primitives import EstimatorV2
+
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    observables = [[SparsePauliOp("Z")], [SparsePauliOp("X")]]
+    job = EstimatorV2().run([(qc, observables, [[0.4], [1.0]])])
+    evs = job.result()[0].data.evs
+    store.flush()
+    args = ("show", job.job_id())
+    if not trusted:  # a colleague's job: read from its portable copies, without its pubs
+        path = store.export_archive(job.job_id(), tmp_path)
+        theirs = tmp_path / "theirs"
+        theirs.mkdir()
+        env = {"QISKIT_AER_JOBS_DIR": str(theirs), "QISKIT_AER_JOBS_KEY": str(tmp_path / "k")}
+        assert CliRunner().invoke(cli, ["import", str(path)], env=env).exit_code == 0
+        shown = CliRunner().invoke(cli, ["show", "--json", job.job_id()], env=env)
+        assert shown.exit_code == 0, shown.stderr
+        [pub] = json.loads(shown.stdout)["experiments"]
+        assert pub["data"]["evs"] == evs.tolist() and "stds" in pub["data"]
+        text = CliRunner().invoke(cli, list(args), env=env).stdout
+        assert "evs: pub 0" in text and f"{evs[0][1]:.6g}" in text
+        return
+    [pub] = json.loads(run("show", "--json", job.job_id()).stdout)["experiments"]
+    assert pub["data"]["evs"] == evs.tolist()
+    assert pub["data"]["observables"] == [[{"Z": 1.0}], [{"X": 1.0}]]
+    assert pub["data"]["parameters"] == ["theta"]
+    assert pub["data"]["parameter_values"] == [[0.4], [1.0]]
+    out = run(*args).stdout
+    assert "evs: pub 0" in out and "observable" in out
+    assert "1*Z" in out and "theta=0.4" in out and f"{evs[0][1]:.6g}" in out
 
 
 def test_show_limits_circuits_and_outcomes(ids):
@@ -286,7 +362,7 @@ def test_show_failed_job(ids):
     out = run("show", ids["failed"]).stdout
     assert "AerError: out of memory" in out
     data = json.loads(run("show", "--json", ids["failed"]).stdout)
-    assert data["counts"] == {} and "out of memory" in data["error"]
+    assert data["experiments"] == [] and "out of memory" in data["error"]
 
 
 def test_plot_writes_a_png(ids, tmp_path):
@@ -456,8 +532,8 @@ def test_export_then_import_into_another_store(ids, store, tmp_path):
         row["job_id"] for row in json.loads(run("--store", str(other), "list", "--json").stdout)
     ] == [ids["bell"]]
     assert (
-        json.loads(run("--store", str(other), "show", "--json", ids["bell"]).stdout)["counts"]
-        == json.loads(run("show", "--json", ids["bell"]).stdout)["counts"]
+        json.loads(run("--store", str(other), "show", "--json", ids["bell"]).stdout)["experiments"]
+        == json.loads(run("show", "--json", ids["bell"]).stdout)["experiments"]
     )
 
 
@@ -473,7 +549,9 @@ def test_import_from_someone_else(ids, tmp_path, trust):
     assert result.exit_code == 0, result.stderr
     shown = CliRunner().invoke(cli, ["show", "--json", ids["bell"]], env=env)
     assert shown.exit_code == 0, shown.stderr
-    assert sum(json.loads(shown.stdout)["counts"]["bell"].values()) == 200
+    experiments = json.loads(shown.stdout)["experiments"]
+    assert [e["name"] for e in experiments] == ["bell"]
+    assert sum(experiments[0]["counts"].values()) == 200
 
 
 def test_import_refuses_what_is_not_an_archive(store, tmp_path):

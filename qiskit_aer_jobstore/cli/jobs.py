@@ -24,8 +24,10 @@ from ..notebook import (
     SUMMARY_FIELDS,
     cell,
     changed_backend_options,
-    experiment_counts,
+    estimator_rows,
+    experiments,
     header,
+    jsonable,
     plot_counts,
     summary,
 )
@@ -105,7 +107,7 @@ def list_jobs(
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
-    help="Draw at most this many circuits (0: all).",
+    help="Draw at most this many circuits, and show the counts of as many (0: all).",
 )
 @click.option(
     "--top",
@@ -130,9 +132,9 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
     drawings = [str(c.draw(output="text", fold=-1)) for c in shown]
     running = not job.in_final_state()
     try:
-        counts, error = ([], None) if running else (experiment_counts(job), job.error_message())
+        found, error = ([], None) if running else (experiments(job), job.error_message())
     except JobError as exc:
-        counts, error = [], str(exc)
+        found, error = [], str(exc)
     backend_options = job.backend_options() if all_options else changed_backend_options(job)
     options = {"run_options": job.run_options(), "backend_options": backend_options}
     pieces = job.sub_jobs()
@@ -142,7 +144,7 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
                 "manifest": job.manifest,
                 **options,
                 "circuits": drawings,
-                "counts": {name: c for name, c in counts},
+                "experiments": found,
                 "error": error,
                 "progress": job.progress()._asdict(),
                 "sub_jobs": pieces,
@@ -164,26 +166,57 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
             out.print(f"\n[bold]{title}[/bold]{note}")
             grid = Table.grid(padding=(0, 2))
             for key, value in sorted(values.items()):
-                text = one_line(repr(value))
-                grid.add_row(key, text if len(text) <= 100 else text[:97] + "...")
+                grid.add_row(key, clipped(repr(value)))
             out.print(grid)
     for circuit, drawing in zip(shown, drawings):
         out.print(f"\n[bold]circuit {circuit.name}[/bold]")
+        if circuit.metadata:
+            out.print(f"metadata {clipped(repr(jsonable(circuit.metadata)))}", markup=False)
         out.print(drawing, markup=False, crop=False)
     if len(shown) < len(circuits):
         out.print(f"... {len(circuits) - len(shown)} more circuits (--max-circuits 0)")
-    for name, values in counts:
+    listed = found if max_circuits == 0 else found[:max_circuits]
+    for experiment in listed:
+        print_experiment(out, experiment, top)
+    if len(listed) < len(found):
+        out.print(f"... {len(found) - len(listed)} more experiments (--max-circuits 0)")
+    if error:
+        out.print(f"\n[bold red]error[/bold red] {error}", markup=True)
+    if running:
+        out.print(f"\nNo counts yet: the job is {job.status().name} (aer-jobs watch {job_id}).")
+
+
+def clipped(text: str, width: int = 100) -> str:
+    text = one_line(text)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def print_experiment(out: Console, experiment: dict[str, Any], top: int) -> None:
+    """One experiment of ``notebook.experiments``: its counts, an estimator pub's values, or
+    the names of what else it saved."""
+    name = experiment["name"]
+    if "counts" in experiment:
         table = Table("outcome", "count", title=f"counts: {name}", title_justify="left")
-        ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+        ranked = sorted(experiment["counts"].items(), key=lambda kv: (-kv[1], kv[0]))
         for outcome, n in ranked if top == 0 else ranked[:top]:
             table.add_row(outcome, str(n))
         if top and len(ranked) > top:
             table.caption = f"{len(ranked) - top} more outcomes (--top 0)"
         out.print(table)
-    if error:
-        out.print(f"\n[bold red]error[/bold red] {error}", markup=True)
-    if running:
-        out.print(f"\nNo counts yet: the job is {job.status().name} (aer-jobs watch {job_id}).")
+    elif "evs" in experiment["data"]:
+        table = Table(
+            "observable", "parameters", "ev", "std", title=f"evs: {name}", title_justify="left"
+        )
+        rows = estimator_rows(experiment)
+        for row in rows if top == 0 else rows[:top]:
+            table.add_row(
+                row["observable"], row["parameters"], f"{row['ev']:.6g}", f"{row['std']:.3g}"
+            )
+        if top and len(rows) > top:
+            table.caption = f"{len(rows) - top} more values (--top 0)"
+        out.print(table)
+    elif experiment["data"]:
+        out.print(f"data: {name}: {', '.join(experiment['data'])} (--json shows them)")
 
 
 def progress_line(progress: Any) -> Table:
