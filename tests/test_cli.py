@@ -599,12 +599,16 @@ def test_check_reports_progress(ids, store):
 
 def test_rerun_gives_the_same_counts(ids, store):
     data = json.loads(run("rerun", "--json", ids["pair"]).stdout)
-    assert data["job_id"] == ids["pair"] and data["status"] == "DONE"
+    assert data["job_id"] == ids["pair"] and data["status"] == "DONE" and data["equal"] is True
     new = store.get(data["rerun_job_id"])
     assert new.result().get_counts() == store.get(ids["pair"]).result().get_counts()
     result = run("rerun", "--shots", "10", ids["bell"])
     new_id = result.stdout.split(" as ")[1].split()[0]
-    assert result.stdout == f"Reran {ids['bell']} as {new_id} (DONE)\n"
+    assert result.stdout == (
+        f"Reran {ids['bell']} as {new_id} (DONE): the result is different from the stored one\n"
+    )
+    seeded = run("rerun", ids["pair"][:8]).stdout
+    assert seeded.endswith("(DONE): the result is equal to the stored one\n")
     assert store.get(new_id).manifest["shots"] == 10
     assert run("rerun", "missing-job", code=1).stderr.count("\n") == 1
 
@@ -625,15 +629,18 @@ def test_rerun_of_primitive_jobs(store, backend):
     estimated.result()
     store.flush()
     data = json.loads(run("rerun", "--json", sampled.job_id()).stdout)
-    assert data["job_id"] == sampled.job_id() and data["status"] == "DONE"
+    assert data["job_id"] == sampled.job_id() and data["status"] == "DONE" and data["equal"]
     new = store.get(data["rerun_job_id"])
     assert new.primitive == "sampler" and new.result()[0].data.meas == live[0].data.meas
     out = run("rerun", "--shots", "5", sampled.job_id()).stdout
     assert store.get(out.split(" as ")[1].split()[0]).manifest["shots"] == 5
+    assert json.loads(run("rerun", "--json", estimated.job_id()).stdout)["equal"] is True
+    assert "different" in run("rerun", "--shots", "7", sampled.job_id()).stdout
     refused = run("rerun", "--shots", "5", estimated.job_id(), code=1)
     assert "no shots" in refused.stderr
     store.flush()
-    assert len(backend.local_jobs(limit=None)) == 4  # the two jobs and two sampler reruns
+    # the two jobs, three sampler reruns and one estimator rerun
+    assert len(backend.local_jobs(limit=None)) == 6
 
 def _blocked_sweep(backend, pool, gate):
     """A 6-piece sweep on a one-thread pool that first waits for ``gate``."""

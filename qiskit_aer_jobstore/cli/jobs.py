@@ -31,6 +31,7 @@ from ..notebook import (
     plot_counts,
     summary,
 )
+from ..reproduce import same_result
 from ..team import jobs_everywhere, remote_store, require_remote
 from .base import (
     NothingFound,
@@ -322,14 +323,27 @@ def rerun(job_id: str, shots: int | None, as_json: bool) -> None:
 
     A SamplerV2 or EstimatorV2 job runs its pubs again through the same primitive (an
     estimator job has no shots: --shots is refused). The new job is saved to the store the
-    settings name, like any other job.
+    settings name, like any other job. Says whether its result equals the stored one
+    (counts, bitstrings, evs exactly; "equal" in --json: true, false, or null if the stored
+    job has no result).
     """
     store = open_store()
     job_id = resolved(store, job_id)
-    new = store.get(job_id).rerun(**({"shots": shots} if shots else {}))
-    new.result()
+    stored = store.get(job_id)
+    new = stored.rerun(**({"shots": shots} if shots else {}))
+    result = new.result()
+    try:
+        equal: bool | None = same_result(stored.result(), result)
+    except JobError:  # the stored job failed: nothing to compare with
+        equal = None
     store.flush()
+    status = new.status().name
     if as_json:
-        echo_json({"job_id": job_id, "rerun_job_id": new.job_id(), "status": new.status().name})
+        echo_json(
+            {"job_id": job_id, "rerun_job_id": new.job_id(), "status": status, "equal": equal}
+        )
     else:
-        click.echo(f"Reran {job_id} as {new.job_id()} ({new.status().name})")
+        same = {True: "equal to", False: "different from", None: "not comparable to"}[equal]
+        click.echo(
+            f"Reran {job_id} as {new.job_id()} ({status}): the result is {same} the stored one"
+        )
