@@ -23,6 +23,7 @@ __all__ = [
     "JobList",
     "cell",
     "changed_backend_options",
+    "ellipsize",
     "experiment_counts",
     "estimator_rows",
     "experiments",
@@ -31,7 +32,9 @@ __all__ = [
     "job_card_html",
     "jobs_table_html",
     "plot_counts",
+    "short_ids",
     "summary",
+    "summary_table",
     "to_dataframe",
 ]
 
@@ -66,6 +69,62 @@ def cell(row: dict[str, Any], field: str) -> str:
 
         return decimal(value)
     return str(value)
+
+
+# Columns a narrow table may shorten (from the middle); the others keep their whole values.
+SHRINKABLE = ("job_name", "backend_name", "job_tags", "primitive", "method")
+ELLIPSIS = "…"
+
+
+def ellipsize(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters from the middle, with an ellipsis."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:width]
+    head = width // 2
+    tail = width - 1 - head
+    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+
+
+def short_ids(ids: list[str], length: int = 8) -> list[str]:
+    """Job ids cut to ``length`` characters, as git shortens commit ids: longer where that is
+    needed to tell these ids apart."""
+    longest = max(map(len, ids), default=0)
+    while length < longest and len({i[:length] for i in ids}) < len(set(ids)):
+        length += 1
+    return [i[:length] for i in ids]
+
+
+def summary_table(
+    rows: list[dict[str, Any]], fields: list[str], width: int | None, gap: int = 3
+) -> list[list[str]]:
+    """Job summaries as the cells of a text table, its header first, every field kept.
+
+    With a ``width`` (the terminal's), ids are shortened (:func:`short_ids`) and the longest
+    values of the :data:`SHRINKABLE` columns are cut from the middle, widest first, until the
+    table (``gap`` characters between columns) fits, or the columns are as narrow as their
+    titles. Without a ``width``, whole values.
+    """
+    table = [[header(f) for f in fields]] + [[cell(row, f) for f in fields] for row in rows]
+    if width is None or not rows:
+        return table
+    if "job_id" in fields:
+        at = fields.index("job_id")
+        for line, short in zip(table[1:], short_ids([line[at] for line in table[1:]])):
+            line[at] = short
+    widths = [max(len(line[i]) for line in table) for i in range(len(fields))]
+    floors = [
+        min(widths[i], max(len(table[0][i]), 4)) if f in SHRINKABLE else widths[i]
+        for i, f in enumerate(fields)
+    ]
+    room = width - gap * (len(fields) - 1)
+    while sum(widths) > room:
+        shrinkable = [i for i in range(len(fields)) if widths[i] > floors[i]]
+        if not shrinkable:
+            break
+        widths[max(shrinkable, key=lambda i: widths[i])] -= 1
+    return [[ellipsize(text, widths[i]) for i, text in enumerate(line)] for line in table]
 
 
 def jobs_table_html(jobs: Iterable[StoredAerJob]) -> str:

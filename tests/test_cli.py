@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -82,8 +83,90 @@ def listed(*args: str, code: int = 0) -> list[str]:
 def test_list_table_shows_every_job(ids):
     out = run("list").stdout
     for job_id in ids.values():
-        assert job_id in out
+        assert job_id[:8] in out
+    assert ids["bell"] not in out  # ids shortened as git does; any unique prefix names a job
     assert "bell-run" in out and "bell, paper" in out
+    assert "of 5 jobs" not in out  # nothing was left out
+
+
+HEADERS = [
+    "job id",
+    "name",
+    "backend",
+    "status",
+    "created (UTC)",
+    "circuits",
+    "qubits",
+    "shots",
+    "tags",
+    "size",
+]
+
+
+def listing(*args: str, columns: int | None = None, code: int = 0):
+    env = {"COLUMNS": str(columns)} if columns else {}
+    result = CliRunner().invoke(cli, ["list", *args], env=env)
+    assert result.exit_code == code, (result.output, result.stderr)
+    return result.stdout
+
+
+@pytest.mark.parametrize("columns", [100, 120, 200])
+def test_list_fits_the_terminal_keeping_every_column(ids, store, columns):
+    store.save(
+        qaj.JobRecord(
+            job_id="a-long-job-id-" + "x" * 40,
+            backend_name="aer_simulator_statevector_" + "gpu" * 12 + "_tail",
+            job_name="sweep-" + "n" * 60 + "-end",
+            job_tags=["t" * 30, "last-tag"],
+            circuits=[ghz(2)],
+        )
+    )
+    out = listing(columns=columns)
+    lines = out.splitlines()
+    assert all(len(line.rstrip()) <= columns for line in lines), out
+    assert all(title in lines[0] for title in HEADERS), lines[0]
+    long_row = next(line for line in lines if line.startswith("a-long-j"))
+    name, backend = long_row.split()[1:3]
+    assert long_row.split()[0] == "a-long-j"  # 8 characters
+    assert re.fullmatch(r"sw\S*…\S*nd", name) and re.fullmatch(r"ae\S*…\S*il", backend)
+    for role in ("bell", "pair", "statevector"):
+        assert ids[role][:8] in out
+
+
+def test_list_wide_and_columns(ids, store):
+    wide = listing("--wide", columns=80)
+    assert all(job_id in wide for job_id in ids.values())
+    assert "method" in wide.splitlines()[0] and "primitive" in wide.splitlines()[0]
+    out = listing("--columns", "job_id,status,shots", columns=80)
+    assert out.splitlines()[0].split() == ["job", "id", "status", "shots"]
+    assert "64" in out and "bell-run" not in out
+    whole = listing("--columns", "job_id", "--wide")
+    assert ids["pair"] in whole
+    bad = CliRunner().invoke(cli, ["list", "--columns", "job_id,colour"])
+    assert bad.exit_code == 2 and "colour" in bad.stderr and bad.stderr.count("\n") == 1
+    assert (
+        json.loads(run("list", "--json", "--columns", "job_id").stdout)[0]["job_id"] in ids.values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "footer"),
+    [
+        (("--limit", "2"), "2 of 5 jobs (use --limit)"),
+        (("--limit", "2", "--skip", "1"), "2 of 5 jobs (use --limit)"),
+        (("--limit", "2", "--skip", "3"), None),
+        (("--limit", "2", "--tag", "paper"), None),
+        (("--limit", "1", "--tag", "paper"), "1 of 2 jobs (use --limit)"),
+        (("--limit", "5"), None),
+        (("--limit", "0"), None),
+    ],
+)
+def test_list_says_when_it_is_cut(ids, args, footer):
+    lines = listing(*args).splitlines()
+    if footer is None:
+        assert "(use --limit)" not in lines[-1]
+    else:
+        assert lines[-1] == footer
 
 
 @pytest.mark.parametrize(
@@ -295,7 +378,10 @@ def test_show_json_keeps_experiments_sharing_a_name(store, backend):
     data = json.loads(run("show", "--json", job.job_id()).stdout)
     found = data["experiments"]
     assert [(e["index"], e["name"]) for e in found] == [
-        (0, "shared"), (1, "same"), (2, "shared"), (3, "same")
+        (0, "shared"),
+        (1, "same"),
+        (2, "shared"),
+        (3, "same"),
     ]
     assert [e["counts"] for e in found] == [live.get_counts(i) for i in range(4)]
     assert [e["header"]["metadata"] for e in found] == [{"xval": x} for x in (0, 0.5, 1.0, 1.5)]
@@ -613,7 +699,6 @@ def test_rerun_gives_the_same_counts(ids, store):
     assert run("rerun", "missing-job", code=1).stderr.count("\n") == 1
 
 
-
 def test_rerun_of_primitive_jobs(store, backend):
     from qiskit.circuit import Parameter
     from qiskit.quantum_info import SparsePauliOp
@@ -641,6 +726,7 @@ def test_rerun_of_primitive_jobs(store, backend):
     store.flush()
     # the two jobs, three sampler reruns and one estimator rerun
     assert len(backend.local_jobs(limit=None)) == 6
+
 
 def _blocked_sweep(backend, pool, gate):
     """A 6-piece sweep on a one-thread pool that first waits for ``gate``."""

@@ -22,14 +22,13 @@ from rich.table import Table
 
 from ..notebook import (
     SUMMARY_FIELDS,
-    cell,
     changed_backend_options,
     estimator_rows,
     experiments,
-    header,
     jsonable,
     plot_counts,
     summary,
+    summary_table,
 )
 from ..reproduce import same_result
 from ..team import jobs_everywhere, remote_store, require_remote
@@ -45,6 +44,23 @@ from .base import (
     open_store,
     resolved,
 )
+
+COLUMNS = (*SUMMARY_FIELDS, "primitive", "location")
+DEFAULT_COLUMNS = [f for f in SUMMARY_FIELDS if f != "method"]
+
+
+def columns_of(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in COLUMNS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown column(s) {', '.join(unknown) or '(none given)'}; "
+            f"the columns are {', '.join(COLUMNS)}",
+            param_hint="--columns",
+        )
+    return names
 
 
 @cli.command("list")
@@ -65,19 +81,38 @@ from .base import (
     help="Only this machine's store (default: this machine and the team store, if one is set).",
 )
 @click.option("--remote", "where", flag_value="remote", help="Only the team store.")
+@click.option(
+    "--wide", is_flag=True, help="All columns, whole ids and values (wider than the terminal)."
+)
+@click.option(
+    "--columns",
+    metavar="NAME,...",
+    help=f"These columns, in this order (of {', '.join(COLUMNS)}).",
+)
 @json_option
 def list_jobs(
-    limit: int, skip: int, oldest_first: bool, where: str | None, as_json: bool, **filters: Any
+    limit: int,
+    skip: int,
+    oldest_first: bool,
+    where: str | None,
+    wide: bool,
+    columns: str | None,
+    as_json: bool,
+    **filters: Any,
 ) -> None:
     """List stored jobs, newest first (exit code 1 if none matched).
 
-    With a team store configured, jobs of both stores are listed, each once, with a
-    "where" column: local, remote or both.
+    The table fits the terminal: ids shortened to 8 characters (any unique prefix names a
+    job), long values cut in the middle; --wide shows everything. With a team store
+    configured, jobs of both stores are listed, each once, with a "where" column: local,
+    remote or both.
     """
+    fields = columns_of(columns)
     query = dict(limit=limit or None, skip=skip, descending=not oldest_first)
     query.update(filters_of(**filters))
-    if where == "remote":
-        jobs = require_remote().list(**query)
+    team = require_remote() if where == "remote" else None
+    if team is not None:
+        jobs = team.list(**query)
     elif where == "local":
         jobs = open_store().list(**query)
     else:
@@ -88,15 +123,27 @@ def list_jobs(
         echo_json(rows)
     elif rows:
         out = console()
-        narrow = ("job_id", "job_name", "backend_name", "status", "creation_date", "location")
-        fields = [f for f in SUMMARY_FIELDS if f != "method" and (out.width >= 140 or f in narrow)]
-        fields += ["location"] if with_location else []
-        table = Table(*[header(f) for f in fields], box=box.SIMPLE_HEAD, pad_edge=False)
-        for column, field in zip(table.columns, fields):
-            column.no_wrap = field in ("job_id", "status", "creation_date")
-        for row in rows:
-            table.add_row(*[cell(row, f) for f in fields])
-        out.print(table)
+        if fields is None:
+            fields = list(COLUMNS[:-1] if wide else DEFAULT_COLUMNS)
+            fields += ["location"] if with_location else []
+        head, *cells = summary_table(rows, fields, None if wide else out.width)
+        table = Table(*head, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for column in table.columns:
+            column.no_wrap = True
+        for line in cells:
+            table.add_row(*line)
+        if wide:
+            needed = sum(max(map(len, column)) for column in zip(head, *cells))
+            out = Console(soft_wrap=False, highlight=False, width=needed + 3 * len(head))
+        out.print(table, markup=False)
+        if limit and len(rows) == limit:
+            # both stores: their overlap is unknown without listing them all
+            counted = team if team is not None else None if with_location else open_store()
+            total = None if counted is None else counted.count(**query)
+            if total is None:
+                out.print(f"{len(rows)} jobs listed, maybe more (use --limit)", markup=False)
+            elif total > skip + len(rows):
+                out.print(f"{len(rows)} of {total} jobs (use --limit)", markup=False)
     if not rows:
         raise NothingFound("no stored job matched")
 
