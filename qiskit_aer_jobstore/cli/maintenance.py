@@ -65,7 +65,10 @@ def rm(job_ids: tuple[str, ...], as_json: bool) -> None:
         for job_id in deleted:
             click.echo(f"Deleted {job_id}")
     if missing:
-        raise NothingFound(f"no job with id {', '.join(missing)} in {store.path}")
+        raise NothingFound(
+            f"no job with id {', '.join(missing)} (or an id starting with it) in {store.path}: "
+            "`aer-jobs list` shows the stored jobs"
+        )
 
 
 @cli.command()
