@@ -15,6 +15,7 @@ from .backends import (
 from .clients import disable, enable
 from .context import job_context
 from .exceptions import (
+    AmbiguousJobIdError,
     InvalidJobIdError,
     JobArchiveError,
     JobNotFoundError,
@@ -38,6 +39,7 @@ from .version import __version__
 
 __all__ = [
     "AerSimulator",
+    "AmbiguousJobIdError",
     "InvalidJobIdError",
     "JobArchiveError",
     "JobFilter",

@@ -19,6 +19,14 @@ class InvalidJobIdError(JobStoreError, ValueError):
     """A job id that is not well formed (path separators, glob characters, empty, not a string)."""
 
 
+class AmbiguousJobIdError(InvalidJobIdError):
+    """A job id prefix that several stored jobs start with; ``matches`` holds their ids."""
+
+    def __init__(self, message: str, matches: list[str]):
+        super().__init__(message)
+        self.matches = matches
+
+
 class JobStoreIntegrityError(JobStoreError):
     """An archive's signature or checksums do not verify: it was not unpickled."""
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from qiskit.providers import JobError
 
 from .exceptions import JobStoreError
@@ -22,12 +23,18 @@ __all__ = [
     "JobList",
     "cell",
     "changed_backend_options",
+    "ellipsize",
     "experiment_counts",
+    "estimator_rows",
+    "experiments",
     "header",
+    "jsonable",
     "job_card_html",
     "jobs_table_html",
     "plot_counts",
+    "short_ids",
     "summary",
+    "summary_table",
     "to_dataframe",
 ]
 
@@ -63,6 +70,62 @@ def cell(row: dict[str, Any], field: str) -> str:
 
         return decimal(value)
     return str(value)
+
+
+# Columns a narrow table may shorten (from the middle); the others keep their whole values.
+SHRINKABLE = ("job_name", "backend_name", "job_tags", "primitive", "method")
+ELLIPSIS = "…"
+
+
+def ellipsize(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters from the middle, with an ellipsis."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:width]
+    head = width // 2
+    tail = width - 1 - head
+    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+
+
+def short_ids(ids: list[str], length: int = 8) -> list[str]:
+    """Job ids cut to ``length`` characters, as git shortens commit ids: longer where that is
+    needed to tell these ids apart."""
+    longest = max(map(len, ids), default=0)
+    while length < longest and len({i[:length] for i in ids}) < len(set(ids)):
+        length += 1
+    return [i[:length] for i in ids]
+
+
+def summary_table(
+    rows: list[dict[str, Any]], fields: list[str], width: int | None, gap: int = 3
+) -> list[list[str]]:
+    """Job summaries as the cells of a text table, its header first, every field kept.
+
+    With a ``width`` (the terminal's), ids are shortened (:func:`short_ids`) and the longest
+    values of the :data:`SHRINKABLE` columns are cut from the middle, widest first, until the
+    table (``gap`` characters between columns) fits, or the columns are as narrow as their
+    titles. Without a ``width``, whole values.
+    """
+    table = [[header(f) for f in fields]] + [[cell(row, f) for f in fields] for row in rows]
+    if width is None or not rows:
+        return table
+    if "job_id" in fields:
+        at = fields.index("job_id")
+        for line, short in zip(table[1:], short_ids([line[at] for line in table[1:]])):
+            line[at] = short
+    widths = [max(len(line[i]) for line in table) for i in range(len(fields))]
+    floors = [
+        min(widths[i], max(len(table[0][i]), 4)) if f in SHRINKABLE else widths[i]
+        for i, f in enumerate(fields)
+    ]
+    room = width - gap * (len(fields) - 1)
+    while sum(widths) > room:
+        shrinkable = [i for i in range(len(fields)) if widths[i] > floors[i]]
+        if not shrinkable:
+            break
+        widths[max(shrinkable, key=lambda i: widths[i])] -= 1
+    return [[ellipsize(text, widths[i]) for i, text in enumerate(line)] for line in table]
 
 
 def jobs_table_html(jobs: Iterable[StoredAerJob]) -> str:
@@ -132,13 +195,19 @@ def changed_backend_options(job: StoredAerJob) -> dict[str, Any]:
     return changed
 
 
-def experiment_counts(job: StoredAerJob) -> list[tuple[str, dict[str, int]]]:
-    """``(experiment name, counts)`` for each experiment of a job that measured something.
+def experiments(job: StoredAerJob) -> list[dict[str, Any]]:
+    """Each experiment of a finished job, in order, as JSON-ready dicts: ``index``, ``name``,
+    ``header`` (a backend job's: the circuit's name, registers and ``metadata``) and either
+    ``counts`` (what it measured) or ``data`` (what else it saved; arrays as lists, complex
+    numbers as ``[real, imag]``).
 
-    Works for backend jobs (a ``Result``) and sampler jobs (a ``PrimitiveResult``).
+    A backend job has one experiment a circuit; a primitive job one a pub: a sampler pub's
+    counts are of its registers joined, an estimator pub's data are its ``evs`` and ``stds``
+    with its ``observables``, ``parameters`` and ``parameter_values`` (from the stored pubs;
+    a job read from its portable copies has none: then only what the result holds).
 
     Raises:
-        JobError: the job failed and has no result.
+        JobError: the job has not ended, or failed and has no result.
     """
     if not job.in_final_state():
         raise JobError(
@@ -146,25 +215,126 @@ def experiment_counts(job: StoredAerJob) -> list[tuple[str, dict[str, int]]]:
             f"(follow it with 'aer-jobs watch {job.job_id()}')."
         )
     result = job.result()
-    found: list[tuple[str, dict[str, int]]] = []
     if hasattr(result, "get_counts"):
-        for i, experiment in enumerate(getattr(result, "results", [])):
-            head = getattr(experiment, "header", None) or {}
-            name = head.get("name") if isinstance(head, dict) else getattr(head, "name", None)
-            data = getattr(experiment, "data", None)
-            slots = head.get("memory_slots") if isinstance(head, dict) else None
-            if getattr(data, "counts", None) is None or slots == 0:
-                continue  # nothing was measured (get_counts would invent {"0": shots})
-            counts = result.get_counts(i)
-            found.append((name or f"experiment {i}", dict(counts)))
-        return found
+        return [_experiment(result, i) for i in range(len(getattr(result, "results", [])))]
+    pubs = (job.inputs.get("pubs") or []) if job.primitive == "estimator" else []
+    found = []
     for i, pub_result in enumerate(result if isinstance(result, Iterable) else []):
+        entry: dict[str, Any] = {"index": i, "name": f"pub {i}", "header": {}}
         data = getattr(pub_result, "data", None)
-        for register in list(data.keys()) if hasattr(data, "keys") else []:
-            field = getattr(data, register)
-            if hasattr(field, "get_counts"):
-                found.append((f"pub {i}: {register}", dict(field.get_counts())))
+        fields = {key: getattr(data, key) for key in (data.keys() if hasattr(data, "keys") else [])}
+        if fields and all(hasattr(v, "get_counts") for v in fields.values()):
+            joined = getattr(pub_result, "join_data", None)
+            bits = joined() if joined is not None else next(iter(fields.values()))
+            entry["counts"] = dict(bits.get_counts())
+        else:
+            entry["data"] = jsonable(fields)
+            if i < len(pubs):
+                entry["data"].update(_pub_inputs(pubs[i]))
+        entry["metadata"] = jsonable(dict(getattr(pub_result, "metadata", {}) or {}))
+        found.append(entry)
     return found
+
+
+def _experiment(result: Any, i: int) -> dict[str, Any]:
+    experiment = result.results[i]
+    head = getattr(experiment, "header", None) or {}
+    head = head if isinstance(head, dict) else getattr(head, "to_dict", dict)()
+    entry: dict[str, Any] = {
+        "index": i,
+        "name": head.get("name") or f"experiment {i}",
+        "header": jsonable(head),
+    }
+    data = getattr(experiment, "data", None)
+    if getattr(data, "counts", None) is not None and head.get("memory_slots") != 0:
+        entry["counts"] = dict(result.get_counts(i))
+    else:  # nothing was measured (get_counts would invent {"0": shots})
+        saved = data.to_dict() if hasattr(data, "to_dict") else {}
+        entry["data"] = jsonable({k: v for k, v in saved.items() if k != "counts"})
+    return entry
+
+
+def _pub_inputs(pub: Any) -> dict[str, Any]:
+    """An estimator pub's observables and parameter values, JSON-ready."""
+    parameters = list(getattr(pub.circuit, "parameters", []))
+    values = pub.parameter_values.as_array(parameters) if parameters else None
+    return {
+        "observables": jsonable(pub.observables.tolist()),
+        "parameters": [p.name for p in parameters],
+        "parameter_values": jsonable(values),
+    }
+
+
+def estimator_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """An estimator experiment (of :func:`experiments`) as one row per expectation value:
+    ``observable`` and ``parameters`` (text, empty when unknown), ``ev``, ``std``."""
+    data = entry.get("data", {})
+    evs = np.asarray(data.get("evs", []), dtype=float)
+    stds = np.broadcast_to(np.asarray(data.get("stds", np.nan), dtype=float), evs.shape)
+    observables = np.full(evs.shape, "", dtype=object)
+    parameters = np.full(evs.shape, "", dtype=object)
+    try:
+        if "observables" in data:
+            found = np.empty(np.shape(np.asarray(data["observables"], dtype=object)), object)
+            for at in np.ndindex(found.shape):
+                terms = _at(data["observables"], at)
+                found[at] = " + ".join(f"{c:g}*{p}" for p, c in terms.items())
+            observables = np.broadcast_to(found, evs.shape)
+        names = data.get("parameters") or []
+        if names:
+            values = np.asarray(data["parameter_values"], dtype=float)
+            shape = values.shape[:-1]
+            text = np.empty(shape, object)
+            for at in np.ndindex(shape):
+                text[at] = ", ".join(f"{n}={v:g}" for n, v in zip(names, values[at]))
+            parameters = np.broadcast_to(text, evs.shape)
+    except (ValueError, TypeError, AttributeError):  # shapes that do not broadcast: evs alone
+        pass
+    return [
+        {
+            "observable": observables[at],
+            "parameters": parameters[at],
+            "ev": float(evs[at]),
+            "std": float(stds[at]),
+        }
+        for at in np.ndindex(evs.shape)
+    ]
+
+
+def _at(nested: Any, at: tuple[int, ...]) -> Any:
+    for i in at:
+        nested = nested[i]
+    return nested
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with arrays as lists, quantum states and operators as their matrices, and
+    complex numbers as ``[real, imag]``; anything else unknown as its ``str``."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(getattr(value, "data", None), np.ndarray):  # Statevector, Operator, ...
+        value = value.data
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, complex):
+        return [value.real, value.imag]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def experiment_counts(job: StoredAerJob) -> list[tuple[str, dict[str, int]]]:
+    """``(experiment name, counts)`` for each experiment of a job that measured something
+    (see :func:`experiments`).
+
+    Raises:
+        JobError: the job has not ended, or failed and has no result.
+    """
+    return [(e["name"], e["counts"]) for e in experiments(job) if "counts" in e]
 
 
 def plot_counts(job: StoredAerJob, path: str | Path, experiment: int | None = None) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 from . import health, lifecycle, push, retention, settings, transfer
 from .core import StoreCore
 from .exceptions import JobStoreError, JobStoreUnavailableError, JobStoreWarning
-from .index import JobFilter
+from .index import JobFilter, ids_matching, only_match
 from .job import StoredAerJob
 from .listing import JobList
 from .manifest import archive_name, validate_job_id
@@ -116,6 +116,25 @@ class JobStore(StoreCore):
                 (jobs not signed by this store's key are always read that way).
         """
         return StoredAerJob.from_row(self.row(job_id), self, backend, trusted=trusted)
+
+    def resolve(self, prefix: str) -> str:
+        """The id of the one stored job whose id is, or starts with, ``prefix`` (as git
+        resolves a shortened commit id).
+
+        Raises:
+            InvalidJobIdError: ``prefix`` is not well formed.
+            AmbiguousJobIdError: several jobs' ids start with it (listed in ``matches``).
+            JobNotFoundError: no job's id starts with it.
+        """
+        self.flush()
+        matches = ids_matching(self.index, prefix)
+        if not matches:
+            self.refresh()
+            matches = ids_matching(self.index, prefix)
+        found = only_match(prefix, matches, f"the job store {self.path}")
+        if found is None:
+            self.row(prefix)  # raises: a damaged archive's error, or not found
+        return found  # type: ignore[return-value]
 
     def list(self, backend: Any = None, **filters: Any) -> JobList:
         """Stored jobs matching ``filters`` (see :class:`~.index.JobFilter`), newest first.

@@ -27,7 +27,7 @@ from .exceptions import (
     JobStoreUnavailableError,
     JobStoreWarning,
 )
-from .index import IndexEntry, JobFilter
+from .index import IndexEntry, JobFilter, ids_matching, only_match
 from .index.postgres import PostgresIndex, redact_url
 from .job import StoredAerJob
 from .listing import JobList
@@ -158,6 +158,17 @@ class TeamStore:
                 "backend.remote_jobs()."
             )
         return self._checked(row)
+
+    def resolve(self, prefix: str) -> str:
+        """The id of the one job of the team store whose id is, or starts with, ``prefix``.
+
+        Raises:
+            InvalidJobIdError: ``prefix`` is not well formed.
+            AmbiguousJobIdError: several jobs' ids start with it.
+            JobNotFoundError: none does.
+        """
+        found = only_match(prefix, ids_matching(self.index, prefix), f"the team store {self!r}")
+        return self.row(prefix)["job_id"] if found is None else found
 
     def list(self, backend: Any = None, **filters: Any) -> JobList:
         """Jobs in the team store matching ``filters`` (see :class:`~.index.JobFilter`),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -82,8 +83,90 @@ def listed(*args: str, code: int = 0) -> list[str]:
 def test_list_table_shows_every_job(ids):
     out = run("list").stdout
     for job_id in ids.values():
-        assert job_id in out
+        assert job_id[:8] in out
+    assert ids["bell"] not in out  # ids shortened as git does; any unique prefix names a job
     assert "bell-run" in out and "bell, paper" in out
+    assert "of 5 jobs" not in out  # nothing was left out
+
+
+HEADERS = [
+    "job id",
+    "name",
+    "backend",
+    "status",
+    "created (UTC)",
+    "circuits",
+    "qubits",
+    "shots",
+    "tags",
+    "size",
+]
+
+
+def listing(*args: str, columns: int | None = None, code: int = 0):
+    env = {"COLUMNS": str(columns)} if columns else {}
+    result = CliRunner().invoke(cli, ["list", *args], env=env)
+    assert result.exit_code == code, (result.output, result.stderr)
+    return result.stdout
+
+
+@pytest.mark.parametrize("columns", [100, 120, 200])
+def test_list_fits_the_terminal_keeping_every_column(ids, store, columns):
+    store.save(
+        qaj.JobRecord(
+            job_id="a-long-job-id-" + "x" * 40,
+            backend_name="aer_simulator_statevector_" + "gpu" * 12 + "_tail",
+            job_name="sweep-" + "n" * 60 + "-end",
+            job_tags=["t" * 30, "last-tag"],
+            circuits=[ghz(2)],
+        )
+    )
+    out = listing(columns=columns)
+    lines = out.splitlines()
+    assert all(len(line.rstrip()) <= columns for line in lines), out
+    assert all(title in lines[0] for title in HEADERS), lines[0]
+    long_row = next(line for line in lines if line.startswith("a-long-j"))
+    name, backend = long_row.split()[1:3]
+    assert long_row.split()[0] == "a-long-j"  # 8 characters
+    assert re.fullmatch(r"sw\S*…\S*nd", name) and re.fullmatch(r"ae\S*…\S*il", backend)
+    for role in ("bell", "pair", "statevector"):
+        assert ids[role][:8] in out
+
+
+def test_list_wide_and_columns(ids, store):
+    wide = listing("--wide", columns=80)
+    assert all(job_id in wide for job_id in ids.values())
+    assert "method" in wide.splitlines()[0] and "primitive" in wide.splitlines()[0]
+    out = listing("--columns", "job_id,status,shots", columns=80)
+    assert out.splitlines()[0].split() == ["job", "id", "status", "shots"]
+    assert "64" in out and "bell-run" not in out
+    whole = listing("--columns", "job_id", "--wide")
+    assert ids["pair"] in whole
+    bad = CliRunner().invoke(cli, ["list", "--columns", "job_id,colour"])
+    assert bad.exit_code == 2 and "colour" in bad.stderr and bad.stderr.count("\n") == 1
+    assert (
+        json.loads(run("list", "--json", "--columns", "job_id").stdout)[0]["job_id"] in ids.values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "footer"),
+    [
+        (("--limit", "2"), "2 of 5 jobs (use --limit)"),
+        (("--limit", "2", "--skip", "1"), "2 of 5 jobs (use --limit)"),
+        (("--limit", "2", "--skip", "3"), None),
+        (("--limit", "2", "--tag", "paper"), None),
+        (("--limit", "1", "--tag", "paper"), "1 of 2 jobs (use --limit)"),
+        (("--limit", "5"), None),
+        (("--limit", "0"), None),
+    ],
+)
+def test_list_says_when_it_is_cut(ids, args, footer):
+    lines = listing(*args).splitlines()
+    if footer is None:
+        assert "(use --limit)" not in lines[-1]
+    else:
+        assert lines[-1] == footer
 
 
 @pytest.mark.parametrize(
@@ -157,17 +240,100 @@ def test_bad_usage_exits_2_with_one_line(store, args):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args", [("show", "missing-job"), ("plot", "missing-job", "-o", "x.png")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", "missing-job"),
+        ("plot", "missing-job", "-o", "x.png"),
+        ("watch", "missing-job"),
+        ("export", "missing-job"),
+        ("rerun", "missing-job"),
+    ],
+)
 def test_not_found_exits_1(ids, args, tmp_path):
     result = run(*args, code=1)
     assert result.stderr.startswith("aer-jobs: error: No job with id 'missing-job'")
+    assert "`aer-jobs list` shows the stored jobs" in result.stderr
+    assert "JobStore().list()" not in result.stderr  # the Python API's advice is not for here
     assert result.stderr.count("\n") == 1
 
 
 def test_debug_prints_the_traceback(ids):
     result = run("--debug", "show", "missing-job", code=1)
     assert "Traceback" in result.stderr and "JobNotFoundError" in result.stderr
-    assert result.stderr.rstrip().endswith("another folder.")
+    assert result.stderr.rstrip().endswith("`aer-jobs list` shows the stored jobs.")
+
+
+PREFIXED = ("abc123-one", "abc123-two", "abd_x", "abdZx", "ABC999")
+
+
+@pytest.fixture
+def prefixed(store) -> None:
+    """Jobs whose ids share prefixes, or differ only where LIKE has wildcards or case."""
+    for job_id in PREFIXED:
+        store.save(qaj.JobRecord(job_id=job_id, backend_name="aer_simulator", circuits=[ghz(2)]))
+
+
+@pytest.mark.parametrize(
+    ("prefix", "job_id"),
+    [
+        ("abc123-o", "abc123-one"),
+        ("abc123-two", "abc123-two"),
+        ("abd_", "abd_x"),  # '_' is no wildcard
+        ("abdZ", "abdZx"),
+        ("ABC", "ABC999"),  # case counts
+        ("a", None),
+        ("abc", None),
+        ("abd", None),
+        ("abc9", "missing"),
+        ("abd%", "invalid"),
+        ("zzz", "missing"),
+    ],
+)
+def test_store_resolves_a_prefix(store, prefixed, prefix, job_id):
+    if job_id == "missing":
+        with pytest.raises(qaj.JobNotFoundError):
+            store.resolve(prefix)
+    elif job_id == "invalid":
+        with pytest.raises(qaj.InvalidJobIdError):
+            store.resolve(prefix)
+    elif job_id is None:
+        with pytest.raises(qaj.AmbiguousJobIdError) as caught:
+            store.resolve(prefix)
+        assert caught.value.matches == sorted(j for j in PREFIXED if j.startswith(prefix))
+    else:
+        assert store.resolve(prefix) == job_id
+
+
+def test_an_ambiguous_prefix_exits_2_listing_the_ids(prefixed, store):
+    for command in (("show",), ("rm",), ("export",), ("watch",)):
+        result = run(*command, "abc", code=2)
+        assert result.stderr.count("\n") == 1 and "ambiguous" in result.stderr
+        assert "abc123-one, abc123-two" in result.stderr and "ABC999" not in result.stderr
+    assert store.count() == len(PREFIXED)  # rm deleted nothing
+    result = run("rm", "abc123-o", "abc", code=2)
+    assert store.count() == len(PREFIXED)  # not even the prefix that was unique
+    assert run("show", "abc9", code=1).stderr.startswith("aer-jobs: error: No job with id 'abc9'")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("show", "--json"),
+        ("watch", "--json"),
+        ("plot", "--json", "-o", "{tmp}/x.png"),
+        ("export", "--json", "-o", "{tmp}"),
+        ("rerun", "--json"),
+        ("rm", "--json"),
+    ],
+)
+def test_commands_take_a_unique_prefix(ids, tmp_path, command):
+    full = ids["pair"]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    out = run(*args, full[:8]).stdout
+    assert full in out
+    if command[0] == "rm":
+        assert json.loads(out) == {"deleted": [full], "not_found": []}
 
 
 def test_show_text(ids):
@@ -183,14 +349,93 @@ def test_show_json(ids, store):
     assert data["manifest"]["job_id"] == ids["pair"]
     assert data["run_options"]["shots"] == 64 and data["run_options"]["seed_simulator"] == 7
     assert len(data["circuits"]) == 2 and "┤ H ├" in data["circuits"][0]
-    assert data["counts"] == {
-        name: counts
-        for name, counts in zip(["ghz3", "ghz4"], store.get(ids["pair"]).result().get_counts())
-    }
+    stored = store.get(ids["pair"]).result()
+    assert [(e["index"], e["name"], e["counts"]) for e in data["experiments"]] == [
+        (0, "ghz3", stored.get_counts(0)),
+        (1, "ghz4", stored.get_counts(1)),
+    ]
+    assert data["experiments"][0]["header"]["memory_slots"] == 3
+    assert "counts" not in data  # experiments replace the counts keyed by name
     assert data["error"] is None
     assert "shots" not in data["backend_options"]  # only options changed from the defaults
     everything = json.loads(run("show", "--json", "--all-options", ids["pair"]).stdout)
     assert everything["backend_options"]["shots"] == 1024
+
+
+def test_show_json_keeps_experiments_sharing_a_name(store, backend):
+    circuits = []
+    for i in range(4):
+        qc = ghz(2, name="same" if i % 2 else "shared")
+        qc.metadata = {"xval": i / 2}
+        if i == 3:
+            qc.x(0)  # after the measurements: only its drawing differs
+        circuits.append(qc)
+    circuits[2] = ghz(3, name="shared")
+    circuits[2].metadata = {"xval": 1.0}
+    job = backend.run(circuits, shots=50, seed_simulator=5)
+    live = job.result()
+    store.flush()
+    data = json.loads(run("show", "--json", job.job_id()).stdout)
+    found = data["experiments"]
+    assert [(e["index"], e["name"]) for e in found] == [
+        (0, "shared"),
+        (1, "same"),
+        (2, "shared"),
+        (3, "same"),
+    ]
+    assert [e["counts"] for e in found] == [live.get_counts(i) for i in range(4)]
+    assert [e["header"]["metadata"] for e in found] == [{"xval": x} for x in (0, 0.5, 1.0, 1.5)]
+    out = run("show", "--max-circuits", "3", job.job_id()).stdout
+    assert "metadata {'xval': 0.5}" in out and "metadata {'xval': 1.5}" not in out
+    assert out.count("counts: ") == 3 and "1 more experiments (--max-circuits 0)" in out
+    assert run("show", "--max-circuits", "0", job.job_id()).stdout.count("counts: ") == 4
+
+
+def test_show_a_statevector_job_names_its_data(ids):
+    data = json.loads(run("show", "--json", ids["statevector"]).stdout)
+    [experiment] = data["experiments"]
+    assert "counts" not in experiment
+    amplitudes = experiment["data"]["statevector"]
+    assert len(amplitudes) == 4 and amplitudes[0] == pytest.approx([2**-0.5, 0])
+    assert "data: sv: statevector" in run("show", ids["statevector"]).stdout
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_show_an_estimator_job(store, tmp_path, trusted):
+    from qiskit.circuit import Parameter
+    from qiskit.quantum_info import SparsePauliOp
+
+    from qiskit_aer_jobstore.primitives import EstimatorV2
+
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    observables = [[SparsePauliOp("Z")], [SparsePauliOp("X")]]
+    job = EstimatorV2().run([(qc, observables, [[0.4], [1.0]])])
+    evs = job.result()[0].data.evs
+    store.flush()
+    args = ("show", job.job_id())
+    if not trusted:  # a colleague's job: read from its portable copies, without its pubs
+        path = store.export_archive(job.job_id(), tmp_path)
+        theirs = tmp_path / "theirs"
+        theirs.mkdir()
+        env = {"QISKIT_AER_JOBS_DIR": str(theirs), "QISKIT_AER_JOBS_KEY": str(tmp_path / "k")}
+        assert CliRunner().invoke(cli, ["import", str(path)], env=env).exit_code == 0
+        shown = CliRunner().invoke(cli, ["show", "--json", job.job_id()], env=env)
+        assert shown.exit_code == 0, shown.stderr
+        [pub] = json.loads(shown.stdout)["experiments"]
+        assert pub["data"]["evs"] == evs.tolist() and "stds" in pub["data"]
+        text = CliRunner().invoke(cli, list(args), env=env).stdout
+        assert "evs: pub 0" in text and f"{evs[0][1]:.6g}" in text
+        return
+    [pub] = json.loads(run("show", "--json", job.job_id()).stdout)["experiments"]
+    assert pub["data"]["evs"] == evs.tolist()
+    assert pub["data"]["observables"] == [[{"Z": 1.0}], [{"X": 1.0}]]
+    assert pub["data"]["parameters"] == ["theta"]
+    assert pub["data"]["parameter_values"] == [[0.4], [1.0]]
+    out = run(*args).stdout
+    assert "evs: pub 0" in out and "observable" in out
+    assert "1*Z" in out and "theta=0.4" in out and f"{evs[0][1]:.6g}" in out
 
 
 def test_show_limits_circuits_and_outcomes(ids):
@@ -203,7 +448,7 @@ def test_show_failed_job(ids):
     out = run("show", ids["failed"]).stdout
     assert "AerError: out of memory" in out
     data = json.loads(run("show", "--json", ids["failed"]).stdout)
-    assert data["counts"] == {} and "out of memory" in data["error"]
+    assert data["experiments"] == [] and "out of memory" in data["error"]
 
 
 def test_plot_writes_a_png(ids, tmp_path):
@@ -373,8 +618,8 @@ def test_export_then_import_into_another_store(ids, store, tmp_path):
         row["job_id"] for row in json.loads(run("--store", str(other), "list", "--json").stdout)
     ] == [ids["bell"]]
     assert (
-        json.loads(run("--store", str(other), "show", "--json", ids["bell"]).stdout)["counts"]
-        == json.loads(run("show", "--json", ids["bell"]).stdout)["counts"]
+        json.loads(run("--store", str(other), "show", "--json", ids["bell"]).stdout)["experiments"]
+        == json.loads(run("show", "--json", ids["bell"]).stdout)["experiments"]
     )
 
 
@@ -390,7 +635,9 @@ def test_import_from_someone_else(ids, tmp_path, trust):
     assert result.exit_code == 0, result.stderr
     shown = CliRunner().invoke(cli, ["show", "--json", ids["bell"]], env=env)
     assert shown.exit_code == 0, shown.stderr
-    assert sum(json.loads(shown.stdout)["counts"]["bell"].values()) == 200
+    experiments = json.loads(shown.stdout)["experiments"]
+    assert [e["name"] for e in experiments] == ["bell"]
+    assert sum(experiments[0]["counts"].values()) == 200
 
 
 def test_import_refuses_what_is_not_an_archive(store, tmp_path):
@@ -438,15 +685,18 @@ def test_check_reports_progress(ids, store):
 
 def test_rerun_gives_the_same_counts(ids, store):
     data = json.loads(run("rerun", "--json", ids["pair"]).stdout)
-    assert data["job_id"] == ids["pair"] and data["status"] == "DONE"
+    assert data["job_id"] == ids["pair"] and data["status"] == "DONE" and data["equal"] is True
     new = store.get(data["rerun_job_id"])
     assert new.result().get_counts() == store.get(ids["pair"]).result().get_counts()
     result = run("rerun", "--shots", "10", ids["bell"])
     new_id = result.stdout.split(" as ")[1].split()[0]
-    assert result.stdout == f"Reran {ids['bell']} as {new_id} (DONE)\n"
+    assert result.stdout == (
+        f"Reran {ids['bell']} as {new_id} (DONE): the result is different from the stored one\n"
+    )
+    seeded = run("rerun", ids["pair"][:8]).stdout
+    assert seeded.endswith("(DONE): the result is equal to the stored one\n")
     assert store.get(new_id).manifest["shots"] == 10
     assert run("rerun", "missing-job", code=1).stderr.count("\n") == 1
-
 
 
 def test_rerun_of_primitive_jobs(store, backend):
@@ -464,15 +714,19 @@ def test_rerun_of_primitive_jobs(store, backend):
     estimated.result()
     store.flush()
     data = json.loads(run("rerun", "--json", sampled.job_id()).stdout)
-    assert data["job_id"] == sampled.job_id() and data["status"] == "DONE"
+    assert data["job_id"] == sampled.job_id() and data["status"] == "DONE" and data["equal"]
     new = store.get(data["rerun_job_id"])
     assert new.primitive == "sampler" and new.result()[0].data.meas == live[0].data.meas
     out = run("rerun", "--shots", "5", sampled.job_id()).stdout
     assert store.get(out.split(" as ")[1].split()[0]).manifest["shots"] == 5
+    assert json.loads(run("rerun", "--json", estimated.job_id()).stdout)["equal"] is True
+    assert "different" in run("rerun", "--shots", "7", sampled.job_id()).stdout
     refused = run("rerun", "--shots", "5", estimated.job_id(), code=1)
     assert "no shots" in refused.stderr
     store.flush()
-    assert len(backend.local_jobs(limit=None)) == 4  # the two jobs and two sampler reruns
+    # the two jobs, three sampler reruns and one estimator rerun
+    assert len(backend.local_jobs(limit=None)) == 6
+
 
 def _blocked_sweep(backend, pool, gate):
     """A 6-piece sweep on a one-thread pool that first waits for ``gate``."""

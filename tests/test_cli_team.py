@@ -48,13 +48,14 @@ def test_list_local_remote_and_both_then_push_and_pull(
     assert team.require_remote().count() == 2
     assert rows() == {b: "both", a: "remote"}
 
-    out = cli("pull", a).stdout
+    out = cli("pull", a[:8]).stdout  # a unique prefix, resolved by the team index
     assert out.startswith(f"Pulled {a} to ") and str(mine_store.path) in out
     assert rows() == {b: "both", a: "both"}
     assert rows("--local") == {b: None, a: None}
     pulled = mine_store.get(a)
     assert pulled.trusted and pulled.result().get_counts() == theirs.result().get_counts()
-    assert cli("pull", "no-such-job", code=1).stderr.startswith("aer-jobs: error: ")
+    missing = cli("pull", "no-such-job", code=1).stderr
+    assert missing.startswith("aer-jobs: error: ") and "`aer-jobs list`" in missing
 
 
 def test_push_while_the_database_is_down_keeps_the_job_queued(

@@ -18,7 +18,12 @@ from qiskit.providers import JobError, JobStatus
 from rich.console import Console
 
 from .. import settings
-from ..exceptions import InvalidJobIdError, JobStoreError, JobStoreSettingsError
+from ..exceptions import (
+    InvalidJobIdError,
+    JobNotFoundError,
+    JobStoreError,
+    JobStoreSettingsError,
+)
 from ..manifest import validate_job_id
 from ..store import JobStore
 from ..version import __version__
@@ -198,6 +203,20 @@ def checked_ids(ids: tuple[str, ...]) -> list[str]:
         except InvalidJobIdError as exc:
             raise click.BadParameter(message_of(exc), param_hint="JOB_ID") from None
     return list(ids)
+
+
+def resolved(store: Any, prefix: str) -> str:
+    """The whole id of the one job of ``store`` whose id starts with ``prefix``; a prefix that
+    matches nothing is NothingFound (exit code 1), an ambiguous one bad usage (exit code 2)."""
+    checked_ids((prefix,))
+    try:
+        return store.resolve(prefix)
+    except JobNotFoundError as exc:
+        where = f"the job store {store.path}" if isinstance(store, JobStore) else "the team store"
+        raise NothingFound(
+            f"No job with id {prefix!r} (or an id starting with it) in {where}: "
+            "`aer-jobs list` shows the stored jobs."
+        ) from exc
 
 
 @click.group(cls=AerJobsGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -22,17 +22,18 @@ from rich.table import Table
 
 from ..notebook import (
     SUMMARY_FIELDS,
-    cell,
     changed_backend_options,
-    experiment_counts,
-    header,
+    estimator_rows,
+    experiments,
+    jsonable,
     plot_counts,
     summary,
+    summary_table,
 )
+from ..reproduce import same_result
 from ..team import jobs_everywhere, remote_store, require_remote
 from .base import (
     NothingFound,
-    checked_ids,
     cli,
     console,
     echo_json,
@@ -41,7 +42,25 @@ from .base import (
     json_option,
     one_line,
     open_store,
+    resolved,
 )
+
+COLUMNS = (*SUMMARY_FIELDS, "primitive", "location")
+DEFAULT_COLUMNS = [f for f in SUMMARY_FIELDS if f != "method"]
+
+
+def columns_of(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in COLUMNS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown column(s) {', '.join(unknown) or '(none given)'}; "
+            f"the columns are {', '.join(COLUMNS)}",
+            param_hint="--columns",
+        )
+    return names
 
 
 @cli.command("list")
@@ -62,19 +81,38 @@ from .base import (
     help="Only this machine's store (default: this machine and the team store, if one is set).",
 )
 @click.option("--remote", "where", flag_value="remote", help="Only the team store.")
+@click.option(
+    "--wide", is_flag=True, help="All columns, whole ids and values (wider than the terminal)."
+)
+@click.option(
+    "--columns",
+    metavar="NAME,...",
+    help=f"These columns, in this order (of {', '.join(COLUMNS)}).",
+)
 @json_option
 def list_jobs(
-    limit: int, skip: int, oldest_first: bool, where: str | None, as_json: bool, **filters: Any
+    limit: int,
+    skip: int,
+    oldest_first: bool,
+    where: str | None,
+    wide: bool,
+    columns: str | None,
+    as_json: bool,
+    **filters: Any,
 ) -> None:
     """List stored jobs, newest first (exit code 1 if none matched).
 
-    With a team store configured, jobs of both stores are listed, each once, with a
-    "where" column: local, remote or both.
+    The table fits the terminal: ids shortened to 8 characters (any unique prefix names a
+    job), long values cut in the middle; --wide shows everything. With a team store
+    configured, jobs of both stores are listed, each once, with a "where" column: local,
+    remote or both.
     """
+    fields = columns_of(columns)
     query = dict(limit=limit or None, skip=skip, descending=not oldest_first)
     query.update(filters_of(**filters))
-    if where == "remote":
-        jobs = require_remote().list(**query)
+    team = require_remote() if where == "remote" else None
+    if team is not None:
+        jobs = team.list(**query)
     elif where == "local":
         jobs = open_store().list(**query)
     else:
@@ -85,15 +123,27 @@ def list_jobs(
         echo_json(rows)
     elif rows:
         out = console()
-        narrow = ("job_id", "job_name", "backend_name", "status", "creation_date", "location")
-        fields = [f for f in SUMMARY_FIELDS if f != "method" and (out.width >= 140 or f in narrow)]
-        fields += ["location"] if with_location else []
-        table = Table(*[header(f) for f in fields], box=box.SIMPLE_HEAD, pad_edge=False)
-        for column, field in zip(table.columns, fields):
-            column.no_wrap = field in ("job_id", "status", "creation_date")
-        for row in rows:
-            table.add_row(*[cell(row, f) for f in fields])
-        out.print(table)
+        if fields is None:
+            fields = list(COLUMNS[:-1] if wide else DEFAULT_COLUMNS)
+            fields += ["location"] if with_location else []
+        head, *cells = summary_table(rows, fields, None if wide else out.width)
+        table = Table(*head, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for column in table.columns:
+            column.no_wrap = True
+        for line in cells:
+            table.add_row(*line)
+        if wide:
+            needed = sum(max(map(len, column)) for column in zip(head, *cells))
+            out = Console(soft_wrap=False, highlight=False, width=needed + 3 * len(head))
+        out.print(table, markup=False)
+        if limit and len(rows) == limit:
+            # both stores: their overlap is unknown without listing them all
+            counted = team if team is not None else None if with_location else open_store()
+            total = None if counted is None else counted.count(**query)
+            if total is None:
+                out.print(f"{len(rows)} jobs listed, maybe more (use --limit)", markup=False)
+            elif total > skip + len(rows):
+                out.print(f"{len(rows)} of {total} jobs (use --limit)", markup=False)
     if not rows:
         raise NothingFound("no stored job matched")
 
@@ -105,7 +155,7 @@ def list_jobs(
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
-    help="Draw at most this many circuits (0: all).",
+    help="Draw at most this many circuits, and show the counts of as many (0: all).",
 )
 @click.option(
     "--top",
@@ -122,15 +172,17 @@ def list_jobs(
 @json_option
 def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: bool) -> None:
     """Show a job: manifest, options, circuits drawn as text, counts."""
-    job = open_store().get(checked_ids((job_id,))[0])
+    store = open_store()
+    job_id = resolved(store, job_id)
+    job = store.get(job_id)
     circuits = job.circuits()
     shown = circuits if max_circuits == 0 else circuits[:max_circuits]
     drawings = [str(c.draw(output="text", fold=-1)) for c in shown]
     running = not job.in_final_state()
     try:
-        counts, error = ([], None) if running else (experiment_counts(job), job.error_message())
+        found, error = ([], None) if running else (experiments(job), job.error_message())
     except JobError as exc:
-        counts, error = [], str(exc)
+        found, error = [], str(exc)
     backend_options = job.backend_options() if all_options else changed_backend_options(job)
     options = {"run_options": job.run_options(), "backend_options": backend_options}
     pieces = job.sub_jobs()
@@ -140,7 +192,7 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
                 "manifest": job.manifest,
                 **options,
                 "circuits": drawings,
-                "counts": {name: c for name, c in counts},
+                "experiments": found,
                 "error": error,
                 "progress": job.progress()._asdict(),
                 "sub_jobs": pieces,
@@ -162,26 +214,57 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
             out.print(f"\n[bold]{title}[/bold]{note}")
             grid = Table.grid(padding=(0, 2))
             for key, value in sorted(values.items()):
-                text = one_line(repr(value))
-                grid.add_row(key, text if len(text) <= 100 else text[:97] + "...")
+                grid.add_row(key, clipped(repr(value)))
             out.print(grid)
     for circuit, drawing in zip(shown, drawings):
         out.print(f"\n[bold]circuit {circuit.name}[/bold]")
+        if circuit.metadata:
+            out.print(f"metadata {clipped(repr(jsonable(circuit.metadata)))}", markup=False)
         out.print(drawing, markup=False, crop=False)
     if len(shown) < len(circuits):
         out.print(f"... {len(circuits) - len(shown)} more circuits (--max-circuits 0)")
-    for name, values in counts:
+    listed = found if max_circuits == 0 else found[:max_circuits]
+    for experiment in listed:
+        print_experiment(out, experiment, top)
+    if len(listed) < len(found):
+        out.print(f"... {len(found) - len(listed)} more experiments (--max-circuits 0)")
+    if error:
+        out.print(f"\n[bold red]error[/bold red] {error}", markup=True)
+    if running:
+        out.print(f"\nNo counts yet: the job is {job.status().name} (aer-jobs watch {job_id}).")
+
+
+def clipped(text: str, width: int = 100) -> str:
+    text = one_line(text)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def print_experiment(out: Console, experiment: dict[str, Any], top: int) -> None:
+    """One experiment of ``notebook.experiments``: its counts, an estimator pub's values, or
+    the names of what else it saved."""
+    name = experiment["name"]
+    if "counts" in experiment:
         table = Table("outcome", "count", title=f"counts: {name}", title_justify="left")
-        ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+        ranked = sorted(experiment["counts"].items(), key=lambda kv: (-kv[1], kv[0]))
         for outcome, n in ranked if top == 0 else ranked[:top]:
             table.add_row(outcome, str(n))
         if top and len(ranked) > top:
             table.caption = f"{len(ranked) - top} more outcomes (--top 0)"
         out.print(table)
-    if error:
-        out.print(f"\n[bold red]error[/bold red] {error}", markup=True)
-    if running:
-        out.print(f"\nNo counts yet: the job is {job.status().name} (aer-jobs watch {job_id}).")
+    elif "evs" in experiment["data"]:
+        table = Table(
+            "observable", "parameters", "ev", "std", title=f"evs: {name}", title_justify="left"
+        )
+        rows = estimator_rows(experiment)
+        for row in rows if top == 0 else rows[:top]:
+            table.add_row(
+                row["observable"], row["parameters"], f"{row['ev']:.6g}", f"{row['std']:.3g}"
+            )
+        if top and len(rows) > top:
+            table.caption = f"{len(rows) - top} more values (--top 0)"
+        out.print(table)
+    elif experiment["data"]:
+        out.print(f"data: {name}: {', '.join(experiment['data'])} (--json shows them)")
 
 
 def progress_line(progress: Any) -> Table:
@@ -218,8 +301,8 @@ def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) ->
     (a split job can then be finished with StoredAerJob.resume()).
     """
     store = open_store()
-    job_id = checked_ids((job_id,))[0]
     store.refresh()  # a job left RUNNING by a dead process shows as interrupted
+    job_id = resolved(store, job_id)
     job = store.get(job_id)
     deadline = None if timeout is None else time.monotonic() + timeout
     columns = (
@@ -270,7 +353,9 @@ def plot(job_id: str, output: Path, experiment: int | None, as_json: bool) -> No
     import matplotlib
 
     matplotlib.use("Agg")  # a terminal has no display
-    path = plot_counts(open_store().get(checked_ids((job_id,))[0]), output, experiment)
+    store = open_store()
+    job_id = resolved(store, job_id)
+    path = plot_counts(store.get(job_id), output, experiment)
     if as_json:
         echo_json({"job_id": job_id, "path": str(path)})
     else:
@@ -286,13 +371,27 @@ def rerun(job_id: str, shots: int | None, as_json: bool) -> None:
 
     A SamplerV2 or EstimatorV2 job runs its pubs again through the same primitive (an
     estimator job has no shots: --shots is refused). The new job is saved to the store the
-    settings name, like any other job.
+    settings name, like any other job. Says whether its result equals the stored one
+    (counts, bitstrings, evs exactly; "equal" in --json: true, false, or null if the stored
+    job has no result).
     """
     store = open_store()
-    new = store.get(checked_ids((job_id,))[0]).rerun(**({"shots": shots} if shots else {}))
-    new.result()
+    job_id = resolved(store, job_id)
+    stored = store.get(job_id)
+    new = stored.rerun(**({"shots": shots} if shots else {}))
+    result = new.result()
+    try:
+        equal: bool | None = same_result(stored.result(), result)
+    except JobError:  # the stored job failed: nothing to compare with
+        equal = None
     store.flush()
+    status = new.status().name
     if as_json:
-        echo_json({"job_id": job_id, "rerun_job_id": new.job_id(), "status": new.status().name})
+        echo_json(
+            {"job_id": job_id, "rerun_job_id": new.job_id(), "status": status, "equal": equal}
+        )
     else:
-        click.echo(f"Reran {job_id} as {new.job_id()} ({new.status().name})")
+        same = {True: "equal to", False: "different from", None: "not comparable to"}[equal]
+        click.echo(
+            f"Reran {job_id} as {new.job_id()} ({status}): the result is {same} the stored one"
+        )

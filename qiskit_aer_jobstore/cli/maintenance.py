@@ -30,6 +30,7 @@ from .base import (
     json_option,
     one_line,
     open_store,
+    resolved,
 )
 
 
@@ -51,16 +52,23 @@ def progress_bar(what: str, hidden: bool) -> Iterator[Callable[[int, int], None]
 def rm(job_ids: tuple[str, ...], as_json: bool) -> None:
     """Delete jobs (exit code 1 if one was not found)."""
     store = open_store()
-    deleted, missing = [], []
-    for job_id in checked_ids(job_ids):
-        (deleted if store.delete(job_id) else missing).append(job_id)
+    found, missing = [], []
+    for prefix in checked_ids(job_ids):  # all resolved first: an ambiguous one deletes nothing
+        try:
+            found.append(resolved(store, prefix))
+        except NothingFound:
+            missing.append(prefix)
+    deleted = [job_id for job_id in dict.fromkeys(found) if store.delete(job_id)]
     if as_json:
         echo_json({"deleted": deleted, "not_found": missing})
     else:
         for job_id in deleted:
             click.echo(f"Deleted {job_id}")
     if missing:
-        raise NothingFound(f"no job with id {', '.join(missing)} in {store.path}")
+        raise NothingFound(
+            f"no job with id {', '.join(missing)} (or an id starting with it) in {store.path}: "
+            "`aer-jobs list` shows the stored jobs"
+        )
 
 
 @cli.command()
@@ -149,7 +157,9 @@ def prune(older_than, keep_last, max_size, dry_run: bool, as_json: bool) -> None
 @json_option
 def export(job_id: str, output: Path, as_json: bool) -> None:
     """Copy a job's archive out of the store, to share it."""
-    path = open_store().export_archive(checked_ids((job_id,))[0], output)
+    store = open_store()
+    job_id = resolved(store, job_id)
+    path = store.export_archive(job_id, output)
     if as_json:
         echo_json({"job_id": job_id, "path": str(path)})
     else:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import click
 
 from ..exceptions import JobStoreUnavailableError
-from .base import NothingFound, checked_ids, cli, echo_json, json_option, one_line, open_store
+from ..team import require_remote
+from .base import NothingFound, cli, echo_json, json_option, one_line, open_store, resolved
 
 
 @cli.command()
@@ -66,7 +67,8 @@ def pull(job_ids: tuple[str, ...], as_json: bool) -> None:
     """
     store = open_store()
     pulled = []
-    for job_id in checked_ids(job_ids):
+    team = require_remote()
+    for job_id in [resolved(team, prefix) for prefix in job_ids]:
         job = store.pull(job_id)
         pulled.append({"job_id": job_id, "path": job.archive_path})
         if not as_json:

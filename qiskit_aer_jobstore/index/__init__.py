@@ -10,8 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from .query import IndexEntry, JobFilter
+from ..exceptions import AmbiguousJobIdError
+from ..manifest import validate_job_id
+from .query import IndexEntry, JobFilter, id_prefix_where
 from .sqlite import SQLiteIndex
+
+# How many ids an ambiguous prefix's error lists.
+AMBIGUOUS_SHOWN = 10
 
 
 class Index(Protocol):
@@ -38,8 +43,50 @@ class Index(Protocol):
     ) -> int:
         """Remove jobs' rows; how many there were."""
 
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` job ids starting with ``prefix``, in order."""
+
     def total_size(self) -> int:
         """Bytes of all archives."""
 
 
-__all__ = ["Index", "IndexEntry", "JobFilter", "SQLiteIndex"]
+def ids_matching(index: Index, prefix: str) -> list[str]:
+    """``[prefix]`` if it is a stored job's whole id, else the ids that start with it (at most
+    ``AMBIGUOUS_SHOWN + 1``: enough to tell one from several).
+
+    Raises:
+        InvalidJobIdError: ``prefix`` is not well formed (as a job id).
+    """
+    validate_job_id(prefix)
+    if index.get(prefix) is not None:
+        return [prefix]
+    return index.ids_with_prefix(prefix, AMBIGUOUS_SHOWN + 1)
+
+
+def only_match(prefix: str, matches: list[str], where: str) -> str | None:
+    """The one id of ``matches``, or None if there is none.
+
+    Raises:
+        AmbiguousJobIdError: several ids start with ``prefix`` (they are listed).
+    """
+    if len(matches) <= 1:
+        return matches[0] if matches else None
+    shown = ", ".join(matches[:AMBIGUOUS_SHOWN])
+    more = ", ..." if len(matches) > AMBIGUOUS_SHOWN else ""
+    raise AmbiguousJobIdError(
+        f"The job id prefix {prefix!r} is ambiguous in {where}; the ids starting with it: "
+        f"{shown}{more}. Give more characters.",
+        matches[:AMBIGUOUS_SHOWN],
+    )
+
+
+__all__ = [
+    "AMBIGUOUS_SHOWN",
+    "Index",
+    "IndexEntry",
+    "JobFilter",
+    "SQLiteIndex",
+    "id_prefix_where",
+    "ids_matching",
+    "only_match",
+]

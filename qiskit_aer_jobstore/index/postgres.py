@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..exceptions import JobStoreSettingsError, JobStoreUnavailableError
-from .query import COLUMNS, IndexEntry, JobFilter
+from .query import COLUMNS, IndexEntry, JobFilter, id_prefix_where
 
 CONNECT_TIMEOUT_S = 3
 _MIGRATION_LOCK = 0x51A3_0B5  # pg_advisory_xact_lock id for schema changes
@@ -302,6 +302,12 @@ class PostgresIndex:
             lambda c: c.execute("SELECT sha256 FROM jobs WHERE job_id = %s", (job_id,)).fetchone()
         )
         return row[0] if row else None
+
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` job ids starting with ``prefix``, in order."""
+        where, params = id_prefix_where(prefix, self.placeholder)
+        sql = f"SELECT job_id FROM jobs WHERE {where} ORDER BY job_id LIMIT {self.placeholder}"
+        return [row["job_id"] for row in self._rows(sql, [*params, limit])]
 
     def total_size(self) -> int:
         return self._run(

@@ -263,6 +263,14 @@ class JobFilter:
         return sql, params
 
 
+def id_prefix_where(prefix: str, ph: str = "?") -> tuple[str, list[Any]]:
+    """The WHERE clause of the ids starting with ``prefix``: a LIKE with its wildcards escaped,
+    and a case-sensitive check (SQLite's LIKE ignores the case of ASCII letters)."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    clause = f"job_id LIKE {ph} ESCAPE '\\' AND substr(job_id, 1, {len(prefix)}) = {ph}"
+    return clause, [pattern, prefix]
+
+
 def _tag_list(job_tags: Any) -> list[str]:
     return sorted(set(tag_list(job_tags)))
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from ..exceptions import JobStoreUnavailableError
 from .outbox import Outbox
-from .query import COLUMNS, IndexEntry, JobFilter
+from .query import COLUMNS, IndexEntry, JobFilter, id_prefix_where
 
 # 2: paging indexes end with job_id; 3: the push outbox; 4: session_id and client, and
 # backend_name is the device's name (aer_simulator_from(x) is x)
@@ -399,6 +399,12 @@ class SQLiteIndex(Outbox):
         return dict(
             self._run(lambda conn: conn.execute("SELECT archive, job_id FROM jobs").fetchall())
         )
+
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` job ids starting with ``prefix``, in order."""
+        where, params = id_prefix_where(prefix, self.placeholder)
+        sql = f"SELECT job_id FROM jobs WHERE {where} ORDER BY job_id LIMIT {self.placeholder}"
+        return [row["job_id"] for row in self._rows(sql, [*params, limit])]
 
     def total_size(self) -> int:
         return self._run(
