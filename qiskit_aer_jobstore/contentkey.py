@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,10 @@ IGNORED_OPTIONS = frozenset(
 )
 # Classes whose instances are defined by a definition, not by their class and parameters.
 _DEFINED_BY_BODY = (Gate, Instruction)
+# Qiskit's own names for unnamed circuits count up per process: such a name is no name.
+AUTO_NAME = re.compile(r"circuit-\d+\Z")
+# A bit in a condition or expression: written as its index (a loose bit's uid is per process).
+_BIT_REPR = re.compile(r"<Clbit [^>]*>")
 
 
 def effective_options(run_options: Mapping[str, Any],
@@ -60,6 +65,7 @@ def content_key(
     if isinstance(circuits, QuantumCircuit):
         circuits = [circuits]
     for circuit in circuits or []:
+        parts.append("<unnamed>" if AUTO_NAME.match(circuit.name) else repr(circuit.name))
         _circuit(circuit, parts)
     parts.append("binds")
     _value(parameter_binds, parts)
@@ -73,8 +79,7 @@ def content_key(
 
 
 def _circuit(circuit: QuantumCircuit, parts: list[str]) -> None:
-    parts.append("circuit")
-    parts.append(repr(circuit.name))
+    parts.append("circuit")  # its name: in content_key for a job's circuits, not for bodies
     parts.append(float(circuit.global_phase).hex() if not isinstance(
         circuit.global_phase, ParameterExpression) else str(circuit.global_phase))
     for register in (*circuit.qregs, *circuit.cregs):
@@ -93,19 +98,26 @@ def _circuit(circuit: QuantumCircuit, parts: list[str]) -> None:
         parts.append(",".join(str(qubits[q]) for q in instruction.qubits))
         parts.append(",".join(str(clbits[c]) for c in instruction.clbits))
         if not instruction.is_standard_gate():
-            _operation(op, parts)
+            _operation(op, parts, clbits)
         for param in instruction.params:
             _value(param, parts)
 
 
-def _operation(op: Any, parts: list[str]) -> None:
+def _operation(op: Any, parts: list[str], clbits: dict[Any, int]) -> None:
     """What defines an operation beyond its name and parameters."""
     parts.append(f"{type(op).__module__}.{type(op).__qualname__}")
-    for attribute in ("ctrl_state", "num_ctrl_qubits", "condition", "target", "cases"):
+    for attribute in ("ctrl_state", "num_ctrl_qubits"):
         value = getattr(op, attribute, None)
-        if value is not None and not callable(value):
+        if value is not None:
             _value(value, parts)
     if isinstance(op, ControlFlowOp):
+        names = {repr(bit): f"clbit{i}" for bit, i in clbits.items()}
+        for attribute in ("condition", "target"):
+            value = getattr(op, attribute, None)
+            if value is not None:
+                parts.append(_BIT_REPR.sub(lambda m: names.get(m.group(0), "?"), repr(value)))
+        if hasattr(op, "cases_specifier"):  # switch: the labels of each case
+            parts.append(repr([labels for labels, _ in op.cases_specifier()]))
         for block in op.blocks:
             _circuit(block, parts)
     elif hasattr(op, "to_dict") and callable(op.to_dict):  # Aer's QuantumError, ...

@@ -74,14 +74,31 @@ def serve(backend: Any, ctx: stages.SaveContext, circuits: Any, parameter_binds:
     if found is None:
         return None
     source, payload = found
-    result = copy.copy(payload["result"])
-    result.job_id = record.job_id
+    result = _as_run(payload["result"], payload.get("circuits"), record.circuits, record.job_id)
     record.result = result
     record.extra_manifest.update(reused_from=source, payload_in=source)
     job = ReusedAerJob(backend, record.job_id, ctx.store, record.manifest())
     job._payload = {**payload, "job_id": record.job_id, "result": result}
     stages.record_stage(ctx, stages.FINAL, lambda: record)
     return job
+
+
+def _as_run(result: Any, stored: Any, circuits: list[Any], job_id: str) -> Any:
+    """A copy of a stored result as this run's: its job id, and the names of this run's
+    circuits in the headers (unnamed circuits are named anew in every process)."""
+    result = copy.copy(result)
+    result.job_id = job_id
+    names = {a.name: b.name for a, b in zip(stored or [], circuits) if a.name != b.name}
+    if names:
+        experiments = []
+        for experiment in result.results:
+            header = getattr(experiment, "header", None)
+            if isinstance(header, dict) and header.get("name") in names:
+                experiment = copy.copy(experiment)
+                experiment.header = {**header, "name": names[header["name"]]}
+            experiments.append(experiment)
+        result.results = experiments
+    return result
 
 
 def _stored(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
