@@ -243,6 +243,18 @@ def test_a_reuse_read_before_the_original_went_still_reads(backend, store, bell)
     assert stored.result().get_counts() == original.result().get_counts()
 
 
+def test_an_exported_reuse_carries_its_result(backend, store, bell, tmp_path):
+    original = backend.run(bell, shots=30, seed_simulator=12)
+    counts = original.result().get_counts()
+    reuse = backend.run(bell, shots=30, seed_simulator=12, reuse_results=True)
+    assert reuse.reused_from == original.job_id()
+    path = store.export_archive(reuse.job_id(), tmp_path)
+    elsewhere = qaj.JobStore(tmp_path / "elsewhere", store.key_path)
+    imported = elsewhere.import_archive(path)
+    assert imported.reused_from == original.job_id()
+    assert imported.result().get_counts() == counts and imported.trusted
+
+
 def test_a_reuse_in_a_job_context_carries_its_names(backend, store, bell):
     backend.run(bell, shots=40, seed_simulator=10, job_tags=["first"]).result()
     with qaj.job_context(job_name="ctx-run", job_tags=["ctx"], reuse_results=True) as ctx:
