@@ -207,7 +207,7 @@ class StoreMethods:
             descending: newest first (default) or oldest first.
             filters: ``backend_name``, ``status``, ``job_name``, ``job_tags``,
                 ``job_tags_operator``, ``created_after``, ``created_before``, ``method``,
-                ``num_qubits``, ``shots``, ``circuit_name`` (see ``JobFilter``).
+                ``num_qubits``, ``shots``, ``circuit_name``, ``reused`` (see ``JobFilter``).
 
         Returns:
             list[StoredAerJob]: built from the index alone; payloads are read on demand.

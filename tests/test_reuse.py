@@ -390,3 +390,30 @@ def _loose(value: int) -> QuantumCircuit:
     with qc.if_test((qc.clbits[1], value)):
         qc.x(0)
     return qc
+
+
+def test_a_job_whose_result_was_dropped_is_never_served(bell, monkeypatch):
+    monkeypatch.setenv("QISKIT_AER_MAX_JOB_BYTES", "1")
+    backend = qaj.AerSimulator()
+    with pytest.warns(qaj.JobStoreWarning, match="max_job_bytes"):
+        first = backend.run(bell, shots=10, seed_simulator=13)
+        first.result()
+        backend.job_store.flush()
+    assert backend.retrieve_job(first.job_id()).result_dropped
+    monkeypatch.delenv("QISKIT_AER_MAX_JOB_BYTES")
+    assert backend.run(bell, shots=10, seed_simulator=13, reuse_results=True).reused_from is None
+
+
+def test_the_team_index_holds_the_content_key(team_env, backend, bell, store):
+    from qiskit_aer_jobstore import push, team
+
+    job = backend.run(bell, shots=10, seed_simulator=14)
+    job.result()
+    store.flush()
+    push.PUSHER.flush(30)
+    remote = team.require_remote()
+    [row] = remote.index.query(qaj.JobFilter(content_key=store.manifest(job.job_id())[
+        "content_key"], reused=False))
+    assert row["job_id"] == job.job_id() and row["reused_from"] is None
+    assert [j.job_id() for j in backend.remote_jobs(reused=False)] == [job.job_id()]
+    assert backend.remote_jobs(reused=True) == []
