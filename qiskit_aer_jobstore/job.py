@@ -272,6 +272,11 @@ class StoredAerJob(JobV1):
         except JobNotFoundError:
             fresh = self._store.get(self._job_id)
             self._manifest, self._archive = fresh._manifest, fresh._archive
+            if self._manifest.get("payload_in"):
+                raise JobError(
+                    f"Aer job {self._job_id} reused the result of job {self.reused_from}, "
+                    "which was deleted before the result could be copied into it."
+                ) from None
             return None
 
     @property

@@ -79,8 +79,19 @@ def serve(backend: Any, ctx: stages.SaveContext, circuits: Any, parameter_binds:
     record.extra_manifest.update(reused_from=source, payload_in=source)
     job = ReusedAerJob(backend, record.job_id, ctx.store, record.manifest())
     job._payload = {**payload, "job_id": record.job_id, "result": result}
-    stages.record_stage(ctx, stages.FINAL, lambda: record)
+    stages.advance(ctx, stages.FINAL)
+    ctx.store.save_later(lambda: _kept(ctx.store, record, source), describe=(
+        f"Aer job {record.job_id} (reused from {source})"))
     return job
+
+
+def _kept(store: Any, record: JobRecord, source: str) -> JobRecord:
+    """In the writer: the reuse's record, holding its payload itself if the job it reads
+    was deleted since (its hand-over found no reuse to copy the payload into)."""
+    if store.index.get(source) is None:
+        record.manifest_only = False
+        record.extra_manifest.pop("payload_in", None)
+    return record
 
 
 def _as_run(result: Any, stored: Any, circuits: list[Any], job_id: str) -> Any:

@@ -417,3 +417,26 @@ def test_the_team_index_holds_the_content_key(team_env, backend, bell, store):
     assert row["job_id"] == job.job_id() and row["reused_from"] is None
     assert [j.job_id() for j in backend.remote_jobs(reused=False)] == [job.job_id()]
     assert backend.remote_jobs(reused=True) == []
+
+
+def test_a_reuse_saved_after_its_original_went_holds_the_result(backend, store, bell,
+                                                                monkeypatch):
+    from qiskit_aer_jobstore import reuse
+
+    original = backend.run(bell, shots=25, seed_simulator=15)
+    counts = original.result().get_counts()
+    kept = reuse._kept
+
+    def deleted_first(store_, record, source):
+        # the original goes while the reuse waits for the writer: no reuse to hand it to yet
+        store_.delete_rows([store_.index.get(source)])
+        return kept(store_, record, source)
+
+    monkeypatch.setattr(reuse, "_kept", deleted_first)
+    job = backend.run(bell, shots=25, seed_simulator=15, reuse_results=True)
+    assert job.reused_from == original.job_id()
+    store.flush()
+    stored = backend.retrieve_job(job.job_id())
+    assert stored.result().get_counts() == counts
+    assert PAYLOAD in stored.manifest["members"] and "payload_in" not in stored.manifest
+    assert [j.job_id() for j in store.list()] == [job.job_id()]
