@@ -53,7 +53,7 @@ def serve(backend: Any, ctx: stages.SaveContext, circuits: Any, parameter_binds:
           run_options: Mapping[str, Any]) -> ReusedAerJob | None:
     """The reused job for this run, or None to run it (reuse off, no seed, no stored match).
 
-    Sets ``ctx.content_key`` whenever reuse is on, so a job that runs is stored with it.
+    Sets ``ctx.content_key`` when it looks the job up, so a job that runs is stored with it.
     """
     if ctx.reuse is None:
         return None
