@@ -15,7 +15,7 @@ import qiskit_aer
 from click.testing import CliRunner
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
-from qiskit.providers import JobStatus
+from qiskit.providers import JobError, JobStatus
 from qiskit_aer.noise import NoiseModel, depolarizing_error
 
 import qiskit_aer_jobstore as qaj
@@ -440,3 +440,18 @@ def test_a_reuse_saved_after_its_original_went_holds_the_result(backend, store, 
     assert stored.result().get_counts() == counts
     assert PAYLOAD in stored.manifest["members"] and "payload_in" not in stored.manifest
     assert [j.job_id() for j in store.list()] == [job.job_id()]
+
+
+def test_check_reports_a_reuse_whose_original_was_removed_by_hand(backend, store, bell):
+    import os
+
+    original = backend.run(bell, shots=20, seed_simulator=16)
+    original.result()
+    reuse = backend.run(bell, shots=20, seed_simulator=16, reuse_results=True)
+    store.flush()
+    os.unlink(backend.retrieve_job(original.job_id()).archive_path)  # not through the store
+    store.reindex()
+    [(archive, why)] = store.check()
+    assert reuse.job_id() in archive and original.job_id() in why
+    with pytest.raises(JobError, match="deleted before the result"):
+        backend.retrieve_job(reuse.job_id()).result()

@@ -414,6 +414,12 @@ class SQLiteIndex(Outbox):
         marks = ", ".join("?" * len(job_ids))
         return self._rows(f"SELECT * FROM jobs WHERE payload_in IN ({marks})", list(job_ids))
 
+    def orphaned_reuses(self) -> list[dict[str, Any]]:
+        """Rows of reuses whose payload is in a job the index no longer holds."""
+        return self._rows(
+            "SELECT job_id, archive, payload_in FROM jobs WHERE payload_in IS NOT NULL AND "
+            "payload_in NOT IN (SELECT job_id FROM jobs)", [])
+
     def archives(self) -> dict[str, str]:
         """archive name -> job id, for every row."""
         return dict(
