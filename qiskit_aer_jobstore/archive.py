@@ -122,6 +122,22 @@ def rewrite_archive(
     return write_archive(out, manifest, members, key)
 
 
+def adopt_payload(reuse: Any, source: Any, out: BinaryIO, key: bytes, label: str) -> dict[str, Any]:
+    """Write to ``out`` the archive of a reuse (``reuse_results``) holding the members of the
+    archive its payload was in (``source``), before that one is deleted. Both must verify with
+    ``key``; the reuse's manifest is kept, without ``payload_in``."""
+    with ArchiveReader(reuse, label) as mine, ArchiveReader(source, label) as theirs:
+        mine.verify(key)
+        manifest = dict(mine.manifest())
+        given = theirs.manifest()
+        members = {name: theirs.member(name, key) for name in given["members"]}
+    manifest.pop("payload_in", None)
+    for field in ("portable", "result_bytes"):
+        if field in given:
+            manifest[field] = given[field]
+    return write_archive(out, manifest, members, key)
+
+
 class ArchiveReader:
     """Reads one archive: the manifest without trust, members only after verification.
 

@@ -19,8 +19,7 @@ from .mixin import (
     attach_context,
     execute_and_save,
     intercept_option,
-    run_or_sweep,
-    submitted,
+    run_or_reuse,
 )
 
 
@@ -81,7 +80,7 @@ def _settable(cls: Any) -> set[str]:
 # -- enable() / disable(): the same hooks grafted onto Aer's own base class --------------
 _grafted = Grafts()
 _STORE_ATTRS = ("job_store", "local_jobs", "remote_jobs", "jobs", "retrieve_job", "delete_job",
-                "_jobstore_save_jobs")
+                "_jobstore_save_jobs", "_jobstore_reuse_results")
 
 
 def _grafts() -> dict[str, Any]:
@@ -92,10 +91,8 @@ def _grafts() -> dict[str, Any]:
     @functools.wraps(run_circuits)
     def _run_circuits(self, circuits, parameter_binds, **run_options):
         run_options = attach_context(self, run_options)
-        job = run_or_sweep(self, functools.partial(run_circuits, self), circuits,
-                           parameter_binds, run_options)
-        submitted(self, job, run_options)
-        return job
+        return run_or_reuse(self, functools.partial(run_circuits, self), circuits,
+                            parameter_binds, run_options)
 
     @functools.wraps(execute_job)
     def _execute_circuits_job(self, circuits, parameter_binds, run_options, job_id="",

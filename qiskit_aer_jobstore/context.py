@@ -30,11 +30,14 @@ class JobContext:
         job_name: the name of every job in the block (None: the job's own, if any).
         job_tags: tags added to every job in the block.
         session_id: an id shared by the block's jobs (``jobs(session_id=...)`` finds them).
+        reuse_results: serve the block's backend jobs from identical stored ones (True,
+            False, ``"unseeded"``; None: as the backend or the settings say).
     """
 
     job_name: str | None = None
     job_tags: tuple[str, ...] = ()
     session_id: str | None = None
+    reuse_results: bool | str | None = None
 
 
 _EMPTY = JobContext()
@@ -63,6 +66,7 @@ def job_context(
     job_name: str | None = None,
     job_tags: Iterable[str] | None = None,
     session_id: str | None = None,
+    reuse_results: bool | str | None = None,
 ) -> Iterator[JobContext]:
     """Name, tag and group every job stored inside the block (any backend, primitive or
     library).
@@ -71,6 +75,9 @@ def job_context(
         job_name: the name of the block's jobs (a name given to ``run`` itself wins).
         job_tags: tags added to the block's jobs (to their own and the enclosing blocks').
         session_id: the block's session id (default: a fresh one).
+        reuse_results: True to serve the block's seeded backend jobs from identical stored
+            ones, ``"unseeded"`` for unseeded ones too, False to never (None: the enclosing
+            block's, else the backend's or the settings').
 
     Yields:
         JobContext: with the ``session_id`` recorded on every job of the block.
@@ -82,6 +89,7 @@ def job_context(
         job_name=check_name(job_name) if job_name is not None else outer.job_name,
         job_tags=tuple(dict.fromkeys([*outer.job_tags, *check_tags(job_tags)])),
         session_id=session_id if session_id is not None else str(uuid.uuid4()),
+        reuse_results=reuse_results if reuse_results is not None else outer.reuse_results,
     )
     token = _current.set(ctx)
     try:

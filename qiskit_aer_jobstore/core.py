@@ -31,6 +31,7 @@ from .exceptions import (
     JobStoreUnavailableError,
     JobStoreWarning,
 )
+from .handover import hand_over
 from .index import IndexEntry, JobFilter, SQLiteIndex
 from .manifest import job_id_from_name, validate_job_id
 from .pieces import delete_pieces
@@ -399,18 +400,17 @@ class StoreCore:
 
     def count(self, **filters: Any) -> int:
         """How many stored jobs ``filters`` select (paging filters are ignored)."""
-        filters.pop("limit", None)
-        filters.pop("skip", None)
-        self.refresh()
-        return self.index.count(JobFilter.from_kwargs(**filters))
+        return self.index.count(self._unpaged(filters))
 
     def usage(self, **filters: Any) -> list[dict[str, Any]]:
         """Disk use by backend and month: ``{"backend_name", "month" ("YYYY-MM", UTC), "jobs",
         "bytes"}`` per group, for the jobs ``filters`` select (paging filters are ignored)."""
-        filters.pop("limit", None)
-        filters.pop("skip", None)
+        return self.index.usage(self._unpaged(filters))
+
+    def _unpaged(self, filters: dict[str, Any]) -> JobFilter:
+        filters = {k: v for k, v in filters.items() if k not in ("limit", "skip")}
         self.refresh()
-        return self.index.usage(JobFilter.from_kwargs(**filters))
+        return JobFilter.from_kwargs(**filters)
 
     def size(self) -> int:
         """Bytes used by the archives of the store."""
@@ -436,6 +436,7 @@ class StoreCore:
         then the pieces of split jobs. Returns their ids."""
         if not rows:
             return []
+        hand_over(self, rows)  # reuses keep the results they read
         before = self.blobs.version()
         for row in rows:
             self.blobs.delete(row["archive"])

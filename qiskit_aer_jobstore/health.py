@@ -72,6 +72,10 @@ def check(
                     "check(fix=True) or reindex() removes the row",
                 )
             )
+    for row in store.index.orphaned_reuses():
+        problems.append((row["archive"], (
+            f"job {row['job_id']} reused the result of job {row['payload_in']}, whose archive "
+            "is gone (removed by hand?): its result cannot be read")))
     if fix:
         for name, _ in temps:
             try:

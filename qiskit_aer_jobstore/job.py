@@ -15,7 +15,7 @@ from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 
 from . import lifecycle, pieces
-from .exceptions import JobArchiveError, JobStoreError
+from .exceptions import JobArchiveError, JobNotFoundError, JobStoreError
 from .manifest import PAYLOAD
 from .times import parse_time
 
@@ -145,6 +145,12 @@ class StoredAerJob(JobV1):
         return {"pubs": self._data().get("pubs")}
 
     @property
+    def reused_from(self) -> str | None:
+        """The id of the stored job this one was served from (``reuse_results``); None for a
+        job that ran."""
+        return self._manifest.get("reused_from")
+
+    @property
     def result_dropped(self) -> bool:
         """True if the job was over ``max_job_bytes`` and was stored without its result."""
         return bool(self._manifest.get("result_dropped"))
@@ -239,6 +245,8 @@ class StoredAerJob(JobV1):
 
     # -- what the payload holds -------------------------------------------------------
     def _data(self) -> dict[str, Any]:
+        if self._payload is None and self._manifest.get("payload_in"):
+            self._payload = self._shared_payload()
         members = self._manifest.get("members")
         if self._payload is None and isinstance(members, dict) and PAYLOAD not in members:
             if self.in_final_state():
@@ -254,6 +262,22 @@ class StoredAerJob(JobV1):
             archive = self._archive or self._store.row(self._job_id)["archive"]
             self._payload = self._store.read_job(archive, trusted=self._trust)
         return self._payload
+
+    def _shared_payload(self) -> dict[str, Any] | None:
+        """A reuse's payload, read from the job it reused (or, once that job was deleted and
+        the payload handed over, from its own archive: then None)."""
+        try:
+            source = self._store.row(self._manifest["payload_in"])["archive"]
+            return self._store.read_job(source, trusted=self._trust)
+        except JobNotFoundError:
+            fresh = self._store.get(self._job_id)
+            self._manifest, self._archive = fresh._manifest, fresh._archive
+            if self._manifest.get("payload_in"):
+                raise JobError(
+                    f"Aer job {self._job_id} reused the result of job {self.reused_from}, "
+                    "which was deleted before the result could be copied into it."
+                ) from None
+            return None
 
     @property
     def trusted(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from . import cluster, context, settings, stages
+from . import cluster, context, reuse, settings, stages
 from .exceptions import JobNotFoundError, JobStoreError, JobStoreWarning
 from .manifest import device_name, validate_job_id
 from .record import JobRecord
@@ -20,7 +20,7 @@ from .team import jobs_everywhere, require_remote
 
 CONTEXT_KEY = "_aer_jobstore"
 # Run options that are ours: taken out before Aer sees the options.
-RUN_ONLY_OPTIONS = ("save_jobs", "job_name", "job_tags")
+RUN_ONLY_OPTIONS = ("save_jobs", "job_name", "job_tags", "reuse_results")
 
 
 def _as_bool(value: Any, name: str) -> bool:
@@ -39,6 +39,7 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     save = run_options.pop("save_jobs", None)
     job_name = run_options.pop("job_name", None)
     job_tags = run_options.pop("job_tags", None)
+    reuse_value = run_options.pop("reuse_results", None)
     if context.suppressed():
         save = False
     if save is None:
@@ -46,10 +47,34 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     save = settings.save_jobs_default() if save is None else _as_bool(save, "save_jobs")
     job_name, job_tags, session_id = context.names_for(job_name, job_tags)
     run_options[CONTEXT_KEY] = (
-        SaveContext(JobStore.default(), job_name, job_tags, session_id=session_id)
+        SaveContext(JobStore.default(), job_name, job_tags, session_id=session_id,
+                    reuse=reuse.mode(backend, reuse_value))
         if save else None
     )
     return run_options
+
+
+def run_or_reuse(backend, original, circuits, parameter_binds, run_options):
+    """The job for a run: served from the store (``reuse_results``), else run (and
+    recorded as submitted). Every job that ran has ``reused_from = None``."""
+    ctx = run_options.get(CONTEXT_KEY)
+    if ctx is not None and ctx.reuse is not None and not cluster.wants_sweep(backend,
+                                                                              run_options):
+        options = {k: v for k, v in run_options.items() if k != CONTEXT_KEY}
+        try:
+            job = reuse.serve(backend, ctx, circuits, parameter_binds, options)
+        except Exception as exc:  # the store never stops a run: it runs instead
+            warnings.warn(f"Results were not reused: {exc}", JobStoreWarning, stacklevel=3)
+            job = None
+        if job is not None:
+            return job
+    job = run_or_sweep(backend, original, circuits, parameter_binds, run_options)
+    submitted(backend, job, run_options)
+    try:
+        job.reused_from = None
+    except AttributeError:
+        pass
+    return job
 
 
 def submitted(backend, job, run_options: dict[str, Any]) -> None:
@@ -124,6 +149,7 @@ def build_record(backend, ctx, job_id, circuits, parameter_binds, run_options, r
         job_tags=ctx.job_tags,
         session_id=ctx.session_id,
         manifest_only=manifest_only,
+        content_key=getattr(ctx, "content_key", None),
     )
 
 
@@ -152,6 +178,11 @@ def intercept_option(backend, key, value) -> bool:
     if key == "save_jobs":
         backend._jobstore_save_jobs = None if value is None else _as_bool(value, "save_jobs")
         return True
+    if key == "reuse_results":
+        if value is not None:
+            settings.parse_reuse(value, "reuse_results")  # refused now, not at the next run
+        backend._jobstore_reuse_results = value
+        return True
     return False
 
 
@@ -159,6 +190,7 @@ class StoreMethods:
     """The store methods of a store-enabled backend (no Aer hooks: safe to graft)."""
 
     _jobstore_save_jobs: bool | None = None
+    _jobstore_reuse_results: bool | str | None = None
 
     @property
     def job_store(self) -> JobStore:
@@ -175,7 +207,7 @@ class StoreMethods:
             descending: newest first (default) or oldest first.
             filters: ``backend_name``, ``status``, ``job_name``, ``job_tags``,
                 ``job_tags_operator``, ``created_after``, ``created_before``, ``method``,
-                ``num_qubits``, ``shots``, ``circuit_name`` (see ``JobFilter``).
+                ``num_qubits``, ``shots``, ``circuit_name``, ``reused`` (see ``JobFilter``).
 
         Returns:
             list[StoredAerJob]: built from the index alone; payloads are read on demand.
@@ -245,9 +277,7 @@ class JobStoreMixin(StoreMethods):
 
     def _run_circuits(self, circuits, parameter_binds, **run_options):
         run_options = attach_context(self, run_options)
-        job = run_or_sweep(self, super()._run_circuits, circuits, parameter_binds, run_options)
-        submitted(self, job, run_options)
-        return job
+        return run_or_reuse(self, super()._run_circuits, circuits, parameter_binds, run_options)
 
     def _execute_circuits_job(self, circuits, parameter_binds, run_options, job_id="",
                               format_result=True):

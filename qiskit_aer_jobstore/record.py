@@ -15,6 +15,7 @@ import numpy
 import qiskit
 import qiskit_aer
 
+from .contentkey import content_key
 from .manifest import device_name
 from .portable import archive_members
 from .process import process_identity
@@ -118,6 +119,9 @@ class JobRecord:
     backend_setup: dict[str, Any] | None = None
     # A job still queued or running is written as its manifest alone, replaced when it ends.
     manifest_only: bool = False
+    # The digest reuse_results matches (contentkey); computed when the manifest is made
+    # unless the run already needed it.
+    content_key: str | None = None
 
     @classmethod
     def from_backend(cls, backend: Any, **fields: Any) -> JobRecord:
@@ -181,8 +185,21 @@ class JobRecord:
             "notes": list(self.notes),
             "experiment": experiment_of(circuits),
         }
+        manifest["content_key"] = self.key()
         manifest.update(self.extra_manifest)
         return manifest
+
+    def key(self) -> str | None:
+        """The job's content key (None for primitive jobs, for a job still queued or
+        running, and if it cannot be computed: such a job is never reused)."""
+        if self.content_key is None and self.primitive is None and not self.manifest_only:
+            try:
+                self.content_key = content_key(
+                    self.circuits, self.parameter_binds, self.run_options,
+                    self.backend_options, self.backend_class, self.backend_name)
+            except Exception:  # noqa: BLE001 - a key is an optimisation, never a failed save
+                return None
+        return self.content_key
 
     def payload(self) -> dict[str, Any]:
         return {

@@ -5,6 +5,8 @@ Qiskit's ``settings.conf`` (``~/.qiskit/settings.conf``, or the file named by
 ``QISKIT_SETTINGS``), then falls back to its documented default:
 
 - save jobs: ``QISKIT_AER_SAVE_JOBS`` / ``save_jobs``, default ``true``;
+- reuse results: ``QISKIT_AER_REUSE_RESULTS`` / ``reuse_results``, a yes/no or ``unseeded``,
+  default ``false``;
 - store folder: ``QISKIT_AER_JOBS_DIR`` / ``jobs_dir``, default ``~/.qiskit/aer_jobs``;
 - signing key file: ``QISKIT_AER_JOBS_KEY`` / ``jobs_key``, default ``~/.qiskit/aer_jobs.key``;
 - durability: ``QISKIT_AER_JOBS_DURABILITY`` / ``durability``, ``full`` or ``normal``, default
@@ -186,6 +188,30 @@ def save_jobs_default() -> bool:
     """Whether store-enabled backends save jobs when nothing more specific says so."""
     value, where = _lookup("QISKIT_AER_SAVE_JOBS", "save_jobs")
     return True if value is None else parse_bool(value, where)
+
+
+REUSE_UNSEEDED = "unseeded"
+
+
+def parse_reuse(value: object, where: str) -> str | None:
+    """A ``reuse_results`` value: None (off), ``"seeded"`` (on, for seeded jobs only) or
+    ``"unseeded"`` (on, for jobs without a seed too)."""
+    if isinstance(value, str) and value.strip().lower() == REUSE_UNSEEDED:
+        return REUSE_UNSEEDED
+    if isinstance(value, str):
+        value = parse_bool(value, where)
+    if isinstance(value, bool):
+        return "seeded" if value else None
+    raise JobStoreSettingsError(
+        f"Invalid value {value!r} for {where}: use True, False or \"unseeded\"."
+    )
+
+
+def reuse_results_default() -> str | None:
+    """Whether store-enabled backends serve identical jobs from the store (see
+    :func:`parse_reuse`) when nothing more specific says so; off by default."""
+    value, where = _lookup("QISKIT_AER_REUSE_RESULTS", "reuse_results")
+    return None if value is None else parse_reuse(value, where)
 
 
 def jobs_dir() -> Path:

@@ -38,6 +38,8 @@ class SaveContext:
     creation_date: Any = field(default_factory=utcnow)
     stage: int = NOT_SUBMITTED  # how far the job got (QUEUED, ...)
     session_id: str | None = None
+    reuse: str | None = None  # reuse_results: None, "seeded" or "unseeded"
+    content_key: str | None = None  # computed on the caller's path when reuse is on
 
 
 def advance(ctx: Any, stage: int) -> bool:

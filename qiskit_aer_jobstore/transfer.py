@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 
 from . import signing
-from .archive import ArchiveReader, resign
+from .archive import ArchiveReader, adopt_payload, resign
 from .core import StoreCore
 from .exceptions import JobArchiveError, JobStoreError, JobStoreIntegrityError
 from .index import IndexEntry
@@ -108,6 +108,11 @@ def export_archive(store: StoreCore, job_id: str, path: str | Path) -> Path:
         target = target / row["archive"]
     try:
         data = store.blobs.get(row["archive"])
+        if row.get("payload_in"):  # a reuse: exported whole, with the payload it reads
+            source = store.blobs.get(store.row(row["payload_in"])["archive"])
+            out = io.BytesIO()
+            adopt_payload(io.BytesIO(data), io.BytesIO(source), out, store.key, str(target))
+            data = out.getvalue()
     except FileNotFoundError:
         raise JobStoreError(f"The archive of job {job_id!r} was removed from the store.") from None
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")

@@ -155,6 +155,8 @@ def filter_options(func):
         click.option(
             "--session", help="Only jobs of this session (job_context, or a runtime Session)."
         ),
+        click.option("--reused", is_flag=True,
+                     help="Only jobs served from a stored one (reuse_results), not run."),
         click.option("--since", type=When(), help="Created at or after: ISO date or age (7d)."),
         click.option("--until", type=When(), help="Created at or before: ISO date or age."),
     ]
@@ -164,7 +166,8 @@ def filter_options(func):
 
 
 def filters_of(
-    backend, status, tag, tags_and, name, method, circuit, primitive, session, since, until
+    backend, status, tag, tags_and, name, method, circuit, primitive, session, since, until,
+    reused=False,
 ) -> dict:
     return {
         "backend_name": backend,
@@ -176,6 +179,7 @@ def filters_of(
         "circuit_name": circuit,
         "primitive": primitive,
         "session_id": session,
+        "reused": True if reused else None,
         "created_after": since,
         "created_before": until,
     }

@@ -202,12 +202,14 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
     out = console()
     facts = Table.grid(padding=(0, 2))
     for key, value in job.manifest.items():
-        if key not in ("members", "versions") and value not in (None, [], ""):
+        if key not in ("members", "versions", "payload_in") and value not in (None, [], ""):
             facts.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     facts.add_row("versions", " ".join(f"{k}={v}" for k, v in job.manifest["versions"].items()))
     if pieces:
         facts.add_row("pieces", progress_line(job.progress()))
     out.print(facts)
+    if job.reused_from:
+        out.print(f"\nreused from {job.reused_from} (reuse_results: not simulated again)")
     for title, values in options.items():
         if values:
             note = "" if all_options or title == "run_options" else " (not default)"

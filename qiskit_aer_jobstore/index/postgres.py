@@ -67,6 +67,13 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE jobs SET backend_name = substring(backend_name FROM '^aer_simulator_from\((.+)\)$')
         WHERE backend_name ~ '^aer_simulator_from\(.+\)$';
     """,
+    # 3: reuse_results: the content key, where a reuse came from and where its payload is
+    """
+    ALTER TABLE jobs ADD COLUMN content_key TEXT;
+    ALTER TABLE jobs ADD COLUMN reused_from TEXT;
+    ALTER TABLE jobs ADD COLUMN payload_in TEXT;
+    CREATE INDEX jobs_content_key ON jobs (content_key, created);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

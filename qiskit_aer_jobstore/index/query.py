@@ -32,6 +32,9 @@ COLUMNS = (
     "primitive",
     "session_id",
     "client",
+    "content_key",
+    "reused_from",
+    "payload_in",
     "size",
     "sha256",
     "manifest",
@@ -112,7 +115,7 @@ def _range(value: Any, name: str) -> tuple[int | None, int | None] | None:
 _MEMBER = "(job_id || '')"
 
 _TEXT_FILTERS = ("backend_name", "job_name", "method", "circuit_name", "primitive", "session_id",
-                 "client")
+                 "client", "content_key")
 
 
 @dataclass
@@ -137,6 +140,9 @@ class JobFilter:
         session_id: only jobs of this session (a ``job_context``, or a qiskit-ibm-runtime
             local ``Session`` / ``Batch``).
         client: only jobs of this client (``"qiskit-ibm-runtime"`` for its local mode).
+        reused: True for jobs served from a stored one (``reuse_results``), False for jobs
+            that ran.
+        content_key: only jobs with this content key (what ``reuse_results`` matches).
     """
 
     limit: int | None = 10
@@ -156,6 +162,8 @@ class JobFilter:
     primitive: str | None = None
     session_id: str | None = None
     client: str | None = None
+    reused: bool | None = None
+    content_key: str | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -166,6 +174,8 @@ class JobFilter:
             raise JobStoreError(f"Invalid skip {self.skip!r}: give an int >= 0.")
         if not isinstance(self.descending, bool):
             raise JobStoreError(f"Invalid descending {self.descending!r}: give True or False.")
+        if self.reused is not None and not isinstance(self.reused, bool):
+            raise JobStoreError(f"Invalid reused {self.reused!r}: give True, False or None.")
         for name in _TEXT_FILTERS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
@@ -209,9 +219,11 @@ class JobFilter:
             eq("job_name", self.job_name)
         if self.method is not None:
             eq("method", self.method)
-        for column in ("primitive", "session_id", "client"):
+        for column in ("primitive", "session_id", "client", "content_key"):
             if getattr(self, column) is not None:
                 eq(column, getattr(self, column))
+        if self.reused is not None:
+            clauses.append(f"reused_from IS {'NOT ' if self.reused else ''}NULL")
         for column, value in (("num_qubits", self.num_qubits), ("shots", self.shots)):
             bounds = _range(value, column)
             if bounds is None:
@@ -331,6 +343,9 @@ def _row(manifest: dict[str, Any], archive: str, size: int, sha256: str | None) 
         "primitive": _text(manifest.get("primitive")),
         "session_id": _text(manifest.get("session_id")),
         "client": _text(manifest.get("client")),
+        "content_key": _text(manifest.get("content_key")),
+        "reused_from": _text(manifest.get("reused_from")),
+        "payload_in": _text(manifest.get("payload_in")),
         "size": size,
         "sha256": sha256,
         "manifest": json.dumps(manifest, sort_keys=True, default=str),

@@ -22,8 +22,9 @@ from .outbox import Outbox
 from .query import COLUMNS, IndexEntry, JobFilter, id_prefix_where
 
 # 2: paging indexes end with job_id; 3: the push outbox; 4: session_id and client, and
-# backend_name is the device's name (aer_simulator_from(x) is x)
-SCHEMA_VERSION = 4
+# backend_name is the device's name (aer_simulator_from(x) is x); 5: content_key, reused_from
+# and payload_in (reuse_results)
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_S = 30.0
 
 SCHEMA = """
@@ -42,6 +43,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     primitive TEXT,
     session_id TEXT,
     client TEXT,
+    content_key TEXT,
+    reused_from TEXT,
+    payload_in TEXT,
     size INTEGER NOT NULL DEFAULT 0,
     sha256 TEXT,
     manifest TEXT NOT NULL
@@ -54,6 +58,8 @@ CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created, job_id)
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (job_name);
 CREATE INDEX IF NOT EXISTS jobs_session ON jobs (session_id, created, job_id);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_archive ON jobs (archive);
+CREATE INDEX IF NOT EXISTS jobs_content_key ON jobs (content_key, created);
+CREATE INDEX IF NOT EXISTS jobs_payload_in ON jobs (payload_in) WHERE payload_in IS NOT NULL;
 CREATE TABLE IF NOT EXISTS job_tags (
     tag TEXT NOT NULL,
     job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
@@ -393,6 +399,26 @@ class SQLiteIndex(Outbox):
     def get(self, job_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM jobs WHERE job_id = ?", [job_id])
         return rows[0] if rows else None
+
+    def reusable(self, content_key: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Rows of ``DONE`` jobs with this content key whose archive holds its own payload,
+        newest first: what ``reuse_results`` may serve a job from."""
+        return self._rows(
+            "SELECT * FROM jobs WHERE content_key = ? AND status = 'DONE' AND payload_in IS NULL "
+            "ORDER BY created DESC, job_id DESC LIMIT ?", [content_key, limit])
+
+    def sharing(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        """Rows of the jobs whose payload is in the archive of one of ``job_ids`` (reuses)."""
+        if not job_ids:
+            return []
+        marks = ", ".join("?" * len(job_ids))
+        return self._rows(f"SELECT * FROM jobs WHERE payload_in IN ({marks})", list(job_ids))
+
+    def orphaned_reuses(self) -> list[dict[str, Any]]:
+        """Rows of reuses whose payload is in a job the index no longer holds."""
+        return self._rows(
+            "SELECT job_id, archive, payload_in FROM jobs WHERE payload_in IS NOT NULL AND "
+            "payload_in NOT IN (SELECT job_id FROM jobs)", [])
 
     def archives(self) -> dict[str, str]:
         """archive name -> job id, for every row."""

@@ -1,0 +1,127 @@
+"""``reuse_results``: never simulate the same job twice.
+
+With reuse on, ``backend.run`` first looks in the local store for a ``DONE`` job with the same
+content key (``contentkey``: circuits, binds, options, noise model, simulator, versions and
+seed). If one is found whose archive verifies with this store's key and which kept its result,
+the caller gets a job that is ``DONE`` at once with that result; nothing is simulated. The
+reuse is stored as its own job (its own id, name, tags and session) whose archive holds only
+its manifest: ``reused_from`` says where the result came from, ``payload_in`` where it is read
+(``handover`` copies it over before that job is deleted).
+
+Jobs without a seed are never reused unless reuse is ``"unseeded"``: an unseeded job would
+draw other samples if it ran again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from . import context, settings, stages
+from .contentkey import content_key, effective_options, is_seeded
+from .exceptions import JobStoreError
+from .job import StoredAerJob
+from .record import JobRecord
+
+
+def mode(backend: Any, run_value: Any) -> str | None:
+    """Whether a run reuses results (None: no; ``"seeded"`` or ``"unseeded"``): the run
+    option, else the backend's option, else the enclosing ``job_context``, else the settings."""
+    for value, where in (
+        (run_value, "the run option reuse_results"),
+        (getattr(backend, "_jobstore_reuse_results", None), "the backend option reuse_results"),
+        (context.current().reuse_results, "job_context(reuse_results=...)"),
+    ):
+        if value is not None:
+            return settings.parse_reuse(value, where)
+    return settings.reuse_results_default()
+
+
+class ReusedAerJob(StoredAerJob):
+    """The job ``run`` returns when it reused a stored result: ``DONE`` at once, its
+    ``result()`` the stored one, ``reused_from`` the id of the job it came from."""
+
+    def backend(self) -> Any:
+        """The backend the job was run on."""
+        return self._backend
+
+
+def serve(backend: Any, ctx: stages.SaveContext, circuits: Any, parameter_binds: Any,
+          run_options: Mapping[str, Any]) -> ReusedAerJob | None:
+    """The reused job for this run, or None to run it (reuse off, no seed, no stored match).
+
+    Sets ``ctx.content_key`` when it looks the job up, so a job that runs is stored with it.
+    """
+    if ctx.reuse is None:
+        return None
+    backend_options = dict(backend.options.__dict__)
+    if ctx.reuse != settings.REUSE_UNSEEDED and not is_seeded(
+            effective_options(run_options, backend_options)):
+        return None
+    record = JobRecord.from_backend(
+        backend, job_id=str(uuid.uuid4()), circuits=list(circuits),
+        parameter_binds=parameter_binds, run_options=dict(run_options), status="DONE",
+        creation_date=ctx.creation_date, job_name=ctx.job_name, job_tags=ctx.job_tags,
+        session_id=ctx.session_id, manifest_only=True)
+    record.backend_options = backend_options
+    record.content_key = ctx.content_key = content_key(
+        record.circuits, parameter_binds, run_options, backend_options, record.backend_class,
+        record.backend_name)
+    found = _stored(ctx.store, record.content_key)
+    if found is None:
+        return None
+    source, payload = found
+    result = _as_run(payload["result"], payload.get("circuits"), record.circuits, record.job_id)
+    record.result = result
+    record.extra_manifest.update(reused_from=source, payload_in=source)
+    job = ReusedAerJob(backend, record.job_id, ctx.store, record.manifest())
+    job._payload = {**payload, "job_id": record.job_id, "result": result}
+    stages.advance(ctx, stages.FINAL)
+    ctx.store.save_later(lambda: _kept(ctx.store, record, source), describe=(
+        f"Aer job {record.job_id} (reused from {source})"))
+    return job
+
+
+def _kept(store: Any, record: JobRecord, source: str) -> JobRecord:
+    """In the writer: the reuse's record, holding its payload itself if the job it reads
+    was deleted since (its hand-over found no reuse to copy the payload into)."""
+    if store.index.get(source) is None:
+        record.manifest_only = False
+        record.extra_manifest.pop("payload_in", None)
+    return record
+
+
+def _as_run(result: Any, stored: Any, circuits: list[Any], job_id: str) -> Any:
+    """A copy of a stored result as this run's: its job id, and the names of this run's
+    circuits in the headers (unnamed circuits are named anew in every process)."""
+    result = copy.copy(result)
+    result.job_id = job_id
+    names = {a.name: b.name for a, b in zip(stored or [], circuits) if a.name != b.name}
+    if names:
+        experiments = []
+        for experiment in result.results:
+            header = getattr(experiment, "header", None)
+            if isinstance(header, dict) and header.get("name") in names:
+                experiment = copy.copy(experiment)
+                experiment.header = {**header, "name": names[header["name"]]}
+            experiments.append(experiment)
+        result.results = experiments
+    return result
+
+
+def _stored(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
+    """``(job id, verified payload)`` of the newest stored job that can serve ``key``."""
+    store.flush()  # a job of this process that just ended is found too
+    for row in store.index.reusable(key):
+        if json.loads(row["manifest"]).get("result_dropped"):
+            continue
+        try:
+            payload = store.read_payload(row["archive"])  # signature and checksums first
+        except JobStoreError:
+            continue  # another key (an untrusted import), tampered, damaged or gone
+        if payload.get("result") is not None and getattr(payload["result"], "success", False):
+            return row["job_id"], payload
+    return None
