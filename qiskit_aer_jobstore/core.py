@@ -299,17 +299,10 @@ class StoreCore:
     def reindex(
         self, progress: Callable[[int, int], None] | None = None
     ) -> list[tuple[str, str]]:
-        """Rebuild the index from the archives, and remove temp files that killed writers
-        left more than an hour ago. Unreadable archives are reported and skipped, never
-        deleted. Other processes keep listing meanwhile: the rows are replaced in one
-        transaction.
-
-        Args:
-            progress: called as ``progress(done, total)`` after each archive is read.
-
-        Returns:
-            ``(archive name, reason)`` for each archive that could not be indexed.
-        """
+        """Rebuild the index from the archives (in one transaction: others keep listing), and
+        remove temp files killed writers left over an hour ago. Returns ``(archive name,
+        reason)`` for each archive that could not be indexed (reported, never deleted);
+        ``progress(done, total)`` is called after each archive is read."""
         self.flush()
         self.blobs.clean_temp()
         return self.sync(self.blobs.version(), full=True, progress=progress)
@@ -391,6 +384,11 @@ class StoreCore:
         """The verified, unpickled payload of an archive (refused unless signed by this key)."""
         with self.reader(archive) as reader:
             return reader.payload(self.key)
+
+    def signed_here(self, archive: str) -> bool:
+        """Whether the archive's manifest verifies with this store's key."""
+        with self.reader(archive) as reader:
+            return reader.is_signed_by(self.key)
 
     def read_job(self, archive: str, trusted: bool = True) -> dict[str, Any]:
         """An archive's payload: unpickled if ``trusted`` and signed by this store's key, else

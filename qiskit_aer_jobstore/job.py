@@ -40,6 +40,9 @@ class JobSource(Protocol):
     def archive_label(self, archive: str) -> str:
         """Where the archive is, for people: a file path or an ``s3://`` URL."""
 
+    def signed_here(self, archive: str) -> bool:
+        """Whether the archive's manifest verifies with the store's key."""
+
 
 class Runner(Protocol):
     """What a stored job needs to run again: simulators, reruns, resumed sweeps. The model
@@ -268,7 +271,10 @@ class StoredAerJob(JobV1):
         the payload handed over, from its own archive: then None)."""
         try:
             source = self._store.row(self._manifest["payload_in"])["archive"]
-            return self._store.read_job(source, trusted=self._trust)
+            own = self._archive or self._store.row(self._job_id)["archive"]
+            # the pointer is trusted only if this store's key signed it: else portable copies
+            trusted = self._trust and self._store.signed_here(own)
+            return self._store.read_job(source, trusted=trusted)
         except JobNotFoundError:
             fresh = self._store.get(self._job_id)
             self._manifest, self._archive = fresh._manifest, fresh._archive

@@ -237,6 +237,12 @@ class TeamStore:
     def read_payload(self, archive: str) -> dict[str, Any]:
         return self.read_job(archive)
 
+    def signed_here(self, archive: str) -> bool:
+        """Whether the archive's manifest verifies with the team key."""
+        name, data = self.fetch(job_id_from_name(archive) or "", verify=False)
+        with ArchiveReader(io.BytesIO(data), self.blobs.path(name)) as reader:
+            return reader.is_signed_by(self.key)
+
     def read_job(self, archive: str, trusted: bool = True) -> dict[str, Any]:
         """As ``JobStore.read_job``: unpickled if ``trusted`` and signed with the team key,
         else built from the archive's portable copies only."""

@@ -243,6 +243,26 @@ def test_a_reuse_read_before_the_original_went_still_reads(backend, store, bell)
     assert stored.result().get_counts() == original.result().get_counts()
 
 
+def test_a_reuse_whose_own_manifest_was_altered_is_read_untrusted(backend, store, bell):
+    original = backend.run(bell, shots=30, seed_simulator=13)
+    original.result()
+    reuse = backend.run(bell, shots=30, seed_simulator=13, reuse_results=True)
+    store.flush()
+    assert reuse.reused_from == original.job_id()
+    path = backend.retrieve_job(reuse.job_id()).archive_path
+
+    def change(members):  # the pointer's manifest edited after it was signed
+        manifest = json.loads(members["manifest.json"])
+        manifest["job_name"] = "forged"
+        members["manifest.json"] = json.dumps(manifest).encode()
+
+    rewrite_archive(path, change)
+    store.reindex()
+    stored = backend.retrieve_job(reuse.job_id())
+    assert stored.result().get_counts() == original.result().get_counts()
+    assert not stored.trusted  # followed only through the original's portable copies
+
+
 def test_an_exported_reuse_carries_its_result(backend, store, bell, tmp_path):
     original = backend.run(bell, shots=30, seed_simulator=12)
     counts = original.result().get_counts()
