@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 
 import pytest
@@ -74,10 +73,8 @@ def test_seeded_job_is_reused_in_a_new_process(store):
     original = backend.retrieve_job(original_id).result()
 
     qc, theta = _circuit()
-    started = time.perf_counter()
     job = _run(backend, qc, theta, memory=True, reuse_results=True, job_name="again")
     assert job.status() is JobStatus.DONE and job.in_final_state()
-    assert time.perf_counter() - started < 5
     assert job.reused_from == original_id and job.job_id() != original_id
     result = job.result()
     assert result.get_counts() == original.get_counts()
@@ -360,7 +357,7 @@ def test_cli_lists_and_shows_reuses(backend, store, bell):
     assert f"reused from {original.job_id()}" in shown.output
 
 
-def test_content_key_is_fast_and_sees_every_change():
+def test_content_key_sees_every_change():
     qc = ghz(5)
     options = dict(qaj.AerSimulator().options.__dict__)
 
@@ -368,12 +365,7 @@ def test_content_key_is_fast_and_sees_every_change():
         return content_key([circuit], None, {"shots": 100, "seed_simulator": 1, **run_options},
                            options, "qiskit_aer.AerSimulator", "aer_simulator")
 
-    key()
-    started = time.perf_counter()
-    for _ in range(200):
-        key()
-    per_key = (time.perf_counter() - started) / 200
-    assert per_key < 0.002  # about 0.2 ms on a quiet machine (the target); slack for CI
+    # its speed is measured in benchmarks/reuse.py, never asserted here
     theta = Parameter("t")
     unbound = QuantumCircuit(1)
     unbound.rx(theta, 0)
