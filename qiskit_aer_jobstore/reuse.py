@@ -25,6 +25,7 @@ from .contentkey import content_key, effective_options, is_seeded
 from .exceptions import JobStoreError
 from .job import StoredAerJob
 from .record import JobRecord
+from .writer import WRITER
 
 
 def mode(backend: Any, run_value: Any) -> str | None:
@@ -114,7 +115,14 @@ def _as_run(result: Any, stored: Any, circuits: list[Any], job_id: str) -> Any:
 
 def _stored(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
     """``(job id, verified payload)`` of the newest stored job that can serve ``key``."""
-    store.flush()  # a job of this process that just ended is found too
+    found = _usable(store, key)
+    if found is None and WRITER.pending():  # a job of this process that just ended, maybe
+        store.flush()  # (only then: a hit does not wait for the writer's backlog)
+        found = _usable(store, key)
+    return found
+
+
+def _usable(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
     for row in store.index.reusable(key):
         if json.loads(row["manifest"]).get("result_dropped"):
             continue
