@@ -42,18 +42,11 @@ def main() -> None:
     import qiskit
     import qiskit_aer
     from qiskit import QuantumCircuit
+    from run import ghz  # benchmarks/run.py's circuit, beside this script
 
     import qiskit_aer_jobstore as qaj
     from qiskit_aer_jobstore.contentkey import content_key
     from qiskit_aer_jobstore.index import IndexEntry, SQLiteIndex
-
-    def ghz(n: int) -> QuantumCircuit:
-        qc = QuantumCircuit(n)
-        qc.h(0)
-        for i in range(n - 1):
-            qc.cx(i, i + 1)
-        qc.measure_all()
-        return qc
 
     def layered(n: int, gates: int, seed: int) -> QuantumCircuit:
         qc = QuantumCircuit(n, name=f"layered{seed}")
