@@ -31,6 +31,7 @@ from .exceptions import (
     JobStoreUnavailableError,
     JobStoreWarning,
 )
+from .handoff import WRITER_PROCESS, wait_for_orphaned_writers
 from .handover import hand_over
 from .index import IndexEntry, JobFilter, SQLiteIndex
 from .manifest import job_id_from_name, validate_job_id
@@ -44,6 +45,8 @@ INDEX_FILE = "index.sqlite"
 UNINDEXED_DIR = ".unindexed"
 # How old the last diff of the folder against the index may be before a listing diffs again.
 RESYNC_AFTER_S = 30.0
+# How long a listing waits for the writer process of a caller that died to save its last jobs.
+EXIT_TIMEOUT_S = 60.0
 
 
 class StoreCore:
@@ -214,13 +217,16 @@ class StoreCore:
         return self.commit(archive, write)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait for this process's queued saves to finish."""
-        return WRITER.flush(timeout)
+        """Wait for this process's saves to be written (the background thread's first: it
+        hands jobs over to the writer process)."""
+        done = WRITER.flush(timeout)
+        return WRITER_PROCESS.flush(timeout) and done
 
     # -- the index and the folder --------------------------------------------------------
     def refresh(self) -> None:
         """Bring the index in line with the archives if the folder changed behind its back."""
         self.flush()
+        wait_for_orphaned_writers(self.path, EXIT_TIMEOUT_S)
         index = self.index
         version = self.blobs.version()
         if version is None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from . import settings
 from .core import StoreCore
 from .exceptions import JobStoreError, JobStoreUnavailableError, JobStoreWarning
+from .handoff import WRITER_PROCESS
 from .team import TeamStore, remote_store
 from .writer import WRITER
 
@@ -114,7 +115,12 @@ def queue(store: StoreCore, job_id: str, archive: str) -> None:
         _warn_once(f"Aer jobs are saved locally and queued, but not pushed to the team store: "
                    f"{why}")
     elif auto and not _failed_recently(team):
-        PUSHER.notify(store)
+        notify(store)
+
+
+def notify(store: StoreCore) -> None:
+    """Start pushing ``store``'s queue (the writer process asks its caller to, instead)."""
+    PUSHER.notify(store)
 
 
 _warned: set[str] = set()
@@ -203,7 +209,9 @@ PUSHER = Pusher()
 
 def _flush_at_exit() -> None:
     timeout = float(os.getenv("QISKIT_AER_JOBS_PUSH_EXIT_TIMEOUT", 10))
-    WRITER.flush(timeout=float(os.getenv("QISKIT_AER_JOBS_EXIT_TIMEOUT", 60)))
+    saves = float(os.getenv("QISKIT_AER_JOBS_EXIT_TIMEOUT", 60))
+    WRITER.flush(timeout=saves)
+    WRITER_PROCESS.flush(timeout=saves)  # its answers say which saves are ours to push
     if PUSHER.pending() and not PUSHER.flush(timeout=timeout):
         warnings.warn(
             "Pushing to the team store was still going on when Python exited; the jobs not "

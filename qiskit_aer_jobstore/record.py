@@ -6,6 +6,7 @@ turned into a manifest and a pickled payload later, off that path.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import platform
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from .portable import archive_members
 from .process import process_identity
 from .times import iso, utcnow
 from .version import __version__
+from .wire import pack_circuits
 
 # Options that are handles to live machinery, never part of a stored job.
 UNSTORABLE_OPTIONS = ("executor",)
@@ -122,6 +124,8 @@ class JobRecord:
     # The digest reuse_results matches (contentkey); computed when the manifest is made
     # unless the run already needed it.
     content_key: str | None = None
+    # The process that ran the job (host, pid, start), when another process writes it.
+    process: dict[str, Any] | None = None
 
     @classmethod
     def from_backend(cls, backend: Any, **fields: Any) -> JobRecord:
@@ -178,7 +182,7 @@ class JobRecord:
             "success": success,
             "time_taken": float(time_taken) if isinstance(time_taken, (int, float)) else None,
             "versions": versions(),
-            **process_identity(),  # host, pid, process_start
+            **(self.process or process_identity()),  # host, pid, process_start
             "session_id": self.session_id,
             "client": self.client,
             "primitive": self.primitive,
@@ -222,3 +226,16 @@ class JobRecord:
         members, info = archive_members(self.payload())
         self.extra_manifest["portable"] = info
         return members
+
+
+def wire_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A save's arguments as handed to the writer process: each record a shallow copy
+    naming this process as the job's, its circuits packed (QPY when exact, see ``wire``)."""
+    wired = []
+    for arg in args:
+        if isinstance(arg, JobRecord):
+            arg = copy.copy(arg)
+            arg.process = arg.process or process_identity()
+            arg.circuits = pack_circuits(arg.circuits)
+        wired.append(arg)
+    return tuple(wired)

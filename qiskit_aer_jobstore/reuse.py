@@ -23,6 +23,7 @@ from typing import Any
 from . import context, settings, stages
 from .contentkey import content_key, effective_options, is_seeded
 from .exceptions import JobStoreError
+from .handoff import WRITER_PROCESS
 from .job import StoredAerJob
 from .record import JobRecord
 from .writer import WRITER
@@ -116,7 +117,8 @@ def _as_run(result: Any, stored: Any, circuits: list[Any], job_id: str) -> Any:
 def _stored(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
     """``(job id, verified payload)`` of the newest stored job that can serve ``key``."""
     found = _usable(store, key)
-    if found is None and WRITER.pending():  # a job of this process that just ended, maybe
+    # a job of this process that just ended, maybe
+    if found is None and (WRITER.pending() or WRITER_PROCESS.pending()):
         store.flush()  # (only then: a hit does not wait for the writer's backlog)
         found = _usable(store, key)
     return found

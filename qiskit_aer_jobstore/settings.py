@@ -11,6 +11,8 @@ Qiskit's ``settings.conf`` (``~/.qiskit/settings.conf``, or the file named by
 - signing key file: ``QISKIT_AER_JOBS_KEY`` / ``jobs_key``, default ``~/.qiskit/aer_jobs.key``;
 - durability: ``QISKIT_AER_JOBS_DURABILITY`` / ``durability``, ``full`` or ``normal``, default
   ``full``;
+- writer: ``QISKIT_AER_JOBS_WRITER`` / ``writer``, ``process`` or ``thread``, default
+  ``process``;
 - store size cap: ``QISKIT_AER_MAX_STORE_BYTES`` / ``max_store_bytes``, default ``2GiB``;
 - job size cap: ``QISKIT_AER_MAX_JOB_BYTES`` / ``max_job_bytes``, default ``256MiB``;
 - team index: ``QISKIT_AER_JOBS_REMOTE_INDEX`` / ``remote_index``, a ``postgresql://`` URL,
@@ -231,6 +233,16 @@ def durability() -> str:
     ``normal``: atomic rename without fsync (survives a killed process, may lose the last
     seconds of jobs on power loss). Both happen off the caller's path."""
     return _choice("QISKIT_AER_JOBS_DURABILITY", "durability", DURABILITY_LEVELS)
+
+
+WRITERS = ("process", "thread")
+
+
+def writer() -> str:
+    """Where archives are written: ``process`` (default), a writer process this process
+    starts, so the caller pays only for handing the job over and a job survives the caller's
+    death once ``result()`` has returned; ``thread``, a background thread of this process."""
+    return _choice("QISKIT_AER_JOBS_WRITER", "writer", WRITERS)
 
 
 def max_store_bytes() -> int:

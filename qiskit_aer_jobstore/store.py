@@ -17,12 +17,14 @@ from typing import Any
 from . import health, lifecycle, push, retention, settings, transfer
 from .core import StoreCore
 from .exceptions import JobStoreError, JobStoreUnavailableError, JobStoreWarning
+from .handoff import WRITER_PROCESS
 from .index import JobFilter, ids_matching, only_match
 from .job import StoredAerJob
 from .listing import JobList
 from .manifest import archive_name, validate_job_id
+from .pieces import delete_pieces, save_piece
 from .push import PushResult
-from .record import JobRecord
+from .record import ACTIVE_STATUSES, JobRecord, wire_args
 from .team import require_remote
 from .writer import WRITER
 
@@ -80,23 +82,66 @@ class JobStore(StoreCore):
         current: Callable[[], bool] | None = None,
         describe: str | None = None,
     ) -> None:
-        """Queue a job for the background writer; failures become JobStoreWarnings.
+        """Hand a job over for saving (to the writer process, else the background thread);
+        failures become JobStoreWarnings.
 
         Args:
-            record: the job to write, or a function that makes it in the writer (only if
-                it is still ``current`` by then).
+            record: the job to write, or a function that makes it in the background thread
+                (only if it is still ``current`` by then), which then hands it over.
             current: if given, the record is written only if this still returns True when the
                 writer reaches it (a queued or running state the job has since left is skipped).
             describe: how to name the job in a warning (default: by its id).
         """
-
-        def task() -> None:
-            if current is None or current():
-                self.save_now(record() if callable(record) else record)
-
         if describe is None:
             describe = f"Aer job {getattr(record, 'job_id', '')}".rstrip()
-        WRITER.submit(task, describe)
+        if callable(record) or current is not None:
+
+            def task() -> None:
+                if current is None or current():
+                    made = record() if callable(record) else record
+                    self.hand_over("save", made, describe=describe, here=True)
+
+            WRITER.submit(task, describe)
+            return
+        self.hand_over("save", record, describe=describe)
+
+    def hand_over(self, op: str, *args: Any, describe: str, here: bool = False) -> None:
+        """Hand one save (``op``, see :meth:`run_save`) to the writer process; if it cannot
+        take it, run it in the background thread (``here``: on this thread, which is it)."""
+
+        def run_here() -> None:
+            self.run_save(op, *args)
+
+        message = (str(self.path), str(self.key_path), op, wire_args(args))
+        if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit,
+                               pushed=lambda: push.PUSHER.notify(self)):
+            return
+        if here:
+            run_here()
+        else:
+            WRITER.submit(run_here, describe)
+
+    def run_save(self, op: str, *args: Any) -> None:
+        """Carry out one save handed over: ``save`` (a JobRecord), ``sweep`` (a split job's
+        record; its pieces go once it is DONE) or ``piece`` (one piece of a split job)."""
+        if op == "save":
+            (record,) = args
+            if record.status in ACTIVE_STATUSES and self._ended(record.job_id):
+                return  # a queued or running state that arrived after the job's end
+            self.save_now(record)
+        elif op == "sweep":
+            (record,) = args
+            self.save(record)
+            if record.status == "DONE":
+                delete_pieces(self.path, record.job_id)
+        elif op == "piece":
+            save_piece(self, *args)
+        else:
+            raise JobStoreError(f"Unknown save {op!r}.")
+
+    def _ended(self, job_id: str) -> bool:
+        row = self.index.get(job_id)
+        return row is not None and row.get("status") not in ACTIVE_STATUSES
 
     # -- reading -----------------------------------------------------------------------
     def refresh(self) -> None:

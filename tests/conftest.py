@@ -25,6 +25,15 @@ from qiskit import QuantumCircuit
 import qiskit_aer_jobstore as qaj
 
 
+@pytest.fixture(autouse=True, scope="session")
+def writer_process():
+    """Jobs are saved by a writer process (the default); the test session ends it."""
+    from qiskit_aer_jobstore import handoff
+
+    yield
+    handoff.WRITER_PROCESS.close(timeout=60)
+
+
 @pytest.fixture(autouse=True)
 def job_store_env(tmp_path, monkeypatch):
     """A fresh store folder, key, settings file and HOME for each test; never the real home."""

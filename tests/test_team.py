@@ -322,6 +322,8 @@ def test_an_unknown_filter_name_is_refused_in_the_team_store_as_locally(
 def test_a_team_store_without_psycopg_says_what_to_install(team_env, backend, monkeypatch):
     install = 'pip install "qiskit-aer-jobstore[team]"'
     monkeypatch.setattr(push, "_warned", set(), raising=False)  # it is said once per process
+    # psycopg is hidden from this process only: save here, not in a writer process that has it
+    monkeypatch.setenv("QISKIT_AER_JOBS_WRITER", "thread")
     team.close_all()  # no TeamStore made while psycopg was there
     store = qaj.JobStore.default()
     with pytest.MonkeyPatch.context() as mp:

@@ -20,10 +20,8 @@ from typing import Any
 from qiskit.providers import JobError, JobStatus
 from qiskit_aer.jobs import AerJob
 
-from .. import pieces as journal
 from ..pieces import Progress
 from ..record import JobRecord
-from ..writer import WRITER
 from .plan import Piece, merge_results
 from .runner import SWEEP_OPTIONS, PieceTask, Runner, SimulatorSpec, describe_executor
 
@@ -257,12 +255,8 @@ class SweepJob(AerJob):
         ctx = self._ctx
         if ctx is None:
             return
-        WRITER.submit(
-            lambda: journal.save_piece(
-                ctx.store, self._job_id, self._backend.name, piece.to_json(), info, result
-            ),
-            f"Piece {piece.index} of Aer job {self._job_id}",
-        )
+        ctx.store.hand_over("piece", self._job_id, self._backend.name, piece.to_json(), info,
+                            result, describe=f"Piece {piece.index} of Aer job {self._job_id}")
 
     def _save(self, status: str, result: Any = None, error: str | None = None) -> None:
         ctx = self._ctx
@@ -286,14 +280,7 @@ class SweepJob(AerJob):
             extra_manifest={"sweep": sweep},
             simulator=self._spec,
         )
-        store, job_id = ctx.store, self._job_id
-
-        def save() -> None:
-            store.save(record)
-            if status == "DONE":
-                journal.delete_pieces(store.path, job_id)
-
-        WRITER.submit(save, f"Aer job {job_id}")
+        ctx.store.hand_over("sweep", record, describe=f"Aer job {self._job_id}")
 
 
 class _Discard:

@@ -1,0 +1,290 @@
+"""Saving in a writer process: the caller hands each save over and returns.
+
+Aer holds the GIL while it simulates, so Python work of ours in the caller's process (pickling,
+portable copies, zip, signing) lands on the caller's path even in a background thread. Here
+the caller only pickles the job's record (circuits as QPY when exact: see ``wire``) and sends
+it over a socket pair to a writer process it started (``python -m qiskit_aer_jobstore.saver``),
+which does the rest and acknowledges each save. The writer runs in its own session: when the
+caller dies (SIGKILL, OOM, a crash), the writer still holds every save it was sent, drains them
+and exits, so a job is saved once ``result()`` has returned. Until a save is acknowledged the
+caller keeps a reference to its record: if the writer dies or cannot start, those records are
+saved in this process instead (the thread writer), with one warning.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import settings, wire
+from .exceptions import JobStoreWarning
+from .process import process_alive, start_time
+from .writer import WRITER_NICE
+
+# Set by the tests and by a writer process itself: never start a writer from there.
+NO_WRITER_ENV = "QISKIT_AER_JOBS_IN_WRITER"
+_SEND_BUFFER = 4 * 1024 * 1024
+
+
+class WriterProcess:
+    """The writer process of this process, started on the first save."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # sending, starting, stopping
+        self._acks = threading.Lock()  # reading acknowledgements
+        self._pid = os.getpid()
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen | None = None
+        self._seq = 0
+        self._acked = 0
+        self._pending: dict[int, tuple[str, Callable[[], None], Any]] = {}
+        self._env: dict[Any, Any] | None = None
+        self._failed: str | None = None  # why saving went back into this process
+        self._fallback: Callable[[Callable[[], None], str], None] | None = None
+        self._partial = b""
+
+    # -- the caller's side ---------------------------------------------------------------
+    def send(self, message: Any, run_here: Callable[[], None], describe: str,
+             fallback: Callable[[Callable[[], None], str], None],
+             pushed: Callable[[], None] | None = None) -> bool:
+        """Hand ``message`` to the writer process; False if it cannot take it (then the
+        caller runs ``run_here`` itself). ``run_here`` is kept until the writer acknowledges
+        the save, and run through ``fallback`` if the writer dies first; ``pushed`` is called
+        when the writer says the save was queued for the team store (the caller pushes)."""
+        if self._pid != os.getpid():  # a forked child: the parent's writer is not ours
+            self.__init__()
+        if self._failed is not None or not _wanted():
+            return False
+        self._fallback = fallback
+        with self._lock:
+            if self._sock is None and not self._start():
+                return False
+            self._seq += 1
+            seq = self._seq
+            env = os.environ._data  # type: ignore[attr-defined]  # compared in C: microseconds
+            if env != self._env:
+                self._env = dict(env)
+                message = ("env", dict(os.environ), message)
+            try:
+                parts = wire.encode(seq, message)
+            except Exception:  # noqa: BLE001 - cannot be pickled: the thread writer reports it
+                self._seq -= 1
+                return False
+            self._pending[seq] = (describe, run_here, pushed)
+            try:
+                _send_all(self._sock, parts)
+            except OSError as exc:
+                self._lost(f"the writer process could not be reached ({exc})")
+                return True  # run_here is run by the fallback, in order
+        self._read_acks(block=False)
+        return True
+
+    def pending(self) -> int:
+        return len(self._pending) if self._pid == os.getpid() else 0
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the writer acknowledged every save sent so far."""
+        if self._pid != os.getpid():
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._pending and self._sock is not None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._read_acks(block=True, timeout=left)
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush, then let the writer process end (it exits once its input is closed)."""
+        self.flush(timeout)
+        with self._lock:
+            sock, self._sock = self._sock, None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                sock.close()
+
+    # -- inside ----------------------------------------------------------------------------
+    def _start(self) -> bool:
+        parent, child = socket.socketpair()
+        try:
+            with contextlib.suppress(OSError):
+                parent.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "qiskit_aer_jobstore.saver", str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # a signal to the caller's group does not stop it
+                env={**os.environ, NO_WRITER_ENV: "1"},
+            )
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            parent.close()
+            self._failed = f"the writer process could not be started ({exc})"
+            _warn(f"Aer jobs are saved in this process: {self._failed}.")
+            return False
+        finally:
+            child.close()
+        self._sock = parent
+        self._env = None
+        return True
+
+    def _read_acks(self, block: bool, timeout: float | None = None) -> None:
+        if not self._acks.acquire(blocking=block):
+            return
+        try:
+            sock = self._sock
+            if sock is None:
+                return
+            if block:
+                ready, _, _ = select.select([sock], [], [], timeout)
+                if not ready:
+                    return
+            try:
+                data = sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                data, why = b"", str(exc)
+            else:
+                why = "it ended"
+            if not data:
+                code = self._proc.poll() if self._proc is not None else None
+                self._lost(f"the writer process stopped ({why}; exit code {code})")
+                return
+            self._take_acks(self._partial + data)
+        finally:
+            self._acks.release()
+
+    def _take_acks(self, data: bytes) -> None:
+        size = wire.ACK.size
+        while len(data) >= size:
+            seq, length = wire.ACK.unpack_from(data)
+            if len(data) < size + length:
+                break
+            text = data[size:size + length].decode("utf-8", "replace")
+            data = data[size + length:]
+            describe, _, pushed = self._pending.pop(seq, ("An Aer job", None, None))
+            for line in text.split("\0") if text else ():
+                if line == "P":
+                    if pushed is not None:
+                        pushed()
+                elif line.startswith("E"):
+                    _warn(f"{describe} was not saved: {line[1:]}")
+                else:
+                    _warn(line[1:])
+        self._partial = data
+
+    def _lost(self, why: str) -> None:
+        """The writer is gone: save what it had not acknowledged here, in order."""
+        if self._failed is not None:
+            return
+        self._failed = why
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+        left = [self._pending.pop(seq) for seq in sorted(self._pending)]
+        _warn(f"{why}: {len(left)} unsaved Aer job(s) and later ones are saved in this "
+              "process instead.")
+        fallback = self._fallback
+        for describe, run_here, _ in left:
+            if fallback is not None:
+                fallback(run_here, describe)
+
+
+def _send_all(sock: socket.socket, parts: list) -> None:
+    views = [memoryview(part).cast("B") for part in parts]
+    while views:
+        sent = sock.sendmsg(views)
+        while views and sent >= views[0].nbytes:
+            sent -= views[0].nbytes
+            views.pop(0)
+        if views and sent:
+            views[0] = views[0][sent:]
+
+
+def _wanted() -> bool:
+    return (settings.writer() == "process" and not getattr(sys, "frozen", False)
+            and not os.environ.get(NO_WRITER_ENV))
+
+
+def _warn(text: str) -> None:
+    warnings.warn(text, JobStoreWarning, stacklevel=2)
+
+
+def lower_own_priority() -> None:
+    """In the writer process: give the simulations the cores first (Linux nice levels)."""
+    try:
+        os.nice(WRITER_NICE)
+    except (OSError, AttributeError):
+        pass
+
+
+# Writer processes holding saves for a store: ``<store>/.writers/<writer pid>``, holding
+# "<caller pid> <caller start>". Written by the writer, read by every process that lists.
+WRITERS_DIR = ".writers"
+
+
+def register_writer(store_path: Path) -> None:
+    """In the writer process: say that it holds saves for the store at ``store_path``."""
+    parent = os.getppid()
+    try:
+        folder = store_path / WRITERS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / str(os.getpid())).write_text(f"{parent} {start_time(parent) or ''}")
+    except OSError:
+        pass  # then a reader may list the store before this writer's last saves land
+
+
+def unregister_writer(store_path: Path) -> None:
+    with contextlib.suppress(OSError):
+        (store_path / WRITERS_DIR / str(os.getpid())).unlink()
+
+
+def wait_for_orphaned_writers(store_path: Path, timeout: float) -> None:
+    """Wait while a writer process whose caller died still saves jobs into this store (so a
+    process started after a killed one sees every job the killed one got back)."""
+    folder = store_path / WRITERS_DIR
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    deadline = time.monotonic() + timeout
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        pid = int(entry)
+        try:
+            parent, _, started = (folder / entry).read_text().partition(" ")
+            parent_pid = int(parent)
+        except (OSError, ValueError):
+            continue
+        if not process_alive(pid):
+            with contextlib.suppress(OSError):
+                (folder / entry).unlink()  # left by a writer that was killed
+            continue
+        if process_alive(parent_pid, started.strip() or None):
+            continue  # its caller lives: jobs still on their way are its business
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+WRITER_PROCESS = WriterProcess()
+
+
+def _close_at_exit() -> None:
+    WRITER_PROCESS.close(timeout=float(os.getenv("QISKIT_AER_JOBS_EXIT_TIMEOUT", "60")))
+
+
+atexit.register(_close_at_exit)

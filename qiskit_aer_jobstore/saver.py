@@ -1,0 +1,105 @@
+"""The writer process: ``python -m qiskit_aer_jobstore.saver FD``, started by ``handoff``.
+
+It reads saves from the socket ``FD`` (a thread reads them as they come, so the caller never
+waits for a slow disk), carries each out in order with ``JobStore.run_save`` and acknowledges
+it, with the JobStoreWarnings it raised. When the socket closes (the caller exited, or died)
+it carries out what it holds and exits. While it holds saves for a store whose caller is
+gone, a file in the store's ``.writers`` folder says so, and any process that reads the store
+waits for it (``handoff.wait_for_orphaned_writers``): the next process sees every job.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+from . import handoff, push, wire
+from .exceptions import JobStoreError, JobStoreWarning
+from .store import JobStore
+
+
+def _reader(sock: socket.socket, frames: queue.SimpleQueue) -> None:
+    def read_exactly(size: int) -> bytearray | None:
+        buffer = bytearray(size)
+        view, got = memoryview(buffer), 0
+        while got < size:
+            count = sock.recv_into(view[got:])
+            if count == 0:
+                return None
+            got += count
+        return buffer
+
+    try:
+        while (frame := wire.read_frame(read_exactly)) is not None:
+            frames.put(frame)
+    except Exception as exc:  # noqa: BLE001 - a broken stream ends the input like EOF
+        print(f"qiskit-aer-jobstore writer: input ended: {exc}", file=sys.stderr)
+    frames.put(None)
+
+
+def _apply_env(env: dict[str, str]) -> None:
+    for name in [name for name in os.environ if name not in env]:
+        del os.environ[name]
+    os.environ.update(env)
+    os.environ[handoff.NO_WRITER_ENV] = "1"
+
+
+pushed: list[Any] = []  # stores whose queue for the team store a save added to
+
+
+def _save(stores: dict[tuple[str, str], JobStore], message: Any) -> list[str]:
+    """Carry out one save; the texts of its warnings (``E`` + why it failed, ``W`` + text)."""
+    path, key_path, op, args = message
+    store = stores.get((path, key_path))
+    texts: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", JobStoreWarning)
+        try:
+            if store is None:
+                store = stores[(path, key_path)] = JobStore(path, key_path)
+                handoff.register_writer(Path(path))
+            pushed.clear()
+            store.run_save(op, *args)
+            texts += ["P"] if pushed else []
+        except JobStoreError as exc:
+            texts.append(f"E{exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad job never stops the writer
+            texts.append(f"E{type(exc).__name__}: {exc}")
+    texts += [f"W{w.message}" for w in caught if issubclass(w.category, JobStoreWarning)]
+    return texts
+
+
+def main(argv: list[str]) -> int:
+    sock = socket.socket(fileno=int(argv[1]))
+    handoff.lower_own_priority()
+    frames: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_reader, args=(sock, frames), daemon=True).start()
+    stores: dict[tuple[str, str], JobStore] = {}
+    push.notify = pushed.append  # the caller pushes: its warnings are its user's
+    replies = True
+    while (frame := frames.get()) is not None:
+        seq, message = frame
+        if message[0] == "env":
+            _apply_env(message[1])
+            message = message[2]
+        texts = _save(stores, message)
+        if replies:
+            text = "\0".join(texts).encode("utf-8", "replace")
+            try:
+                sock.sendall(wire.ACK.pack(seq, len(text)) + text)
+            except OSError:
+                replies = False  # the caller is gone: save the rest all the same
+    for store in stores.values():
+        store.flush()
+        handoff.unregister_writer(store.path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,159 @@
+"""The writer process: a returned result is a saved job, even when the caller is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+from qiskit.providers import JobStatus
+
+import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore import handoff
+from qiskit_aer_jobstore.exceptions import JobStoreWarning
+
+from .conftest import ghz, in_new_process
+
+RUN_THEN_WAIT = textwrap.dedent(
+    """
+    import sys, time
+    from qiskit import QuantumCircuit
+    import qiskit_aer_jobstore as qaj
+    qc = QuantumCircuit(5, name="ghz5")
+    qc.h(0)
+    for i in range(4):
+        qc.cx(i, i + 1)
+    qc.measure_all()
+    backend = qaj.AerSimulator()
+    n = int(sys.argv[1])
+    for i in range(n):
+        backend.run(qc, shots=100, seed_simulator=i, job_tags=["killed"]).result()
+    print("returned", flush=True)
+    time.sleep(600)
+    """
+)
+
+LIST_KILLED = textwrap.dedent(
+    """
+    import json
+    import qiskit_aer_jobstore as qaj
+    jobs = qaj.JobStore.default().list(limit=None, job_tags=["killed"])
+    print(json.dumps(sorted(j.status().name for j in jobs)))
+    """
+)
+
+
+def _run_and_kill(n: int) -> None:
+    """Run ``n`` jobs in a new process and SIGKILL it the instant the last result returned."""
+    proc = subprocess.Popen([sys.executable, "-c", RUN_THEN_WAIT, str(n)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "returned", proc.stderr.read()[-3000:]
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_every_returned_job_survives_a_sigkill_of_the_caller():
+    _run_and_kill(40)
+    statuses = in_new_process("-c", LIST_KILLED)
+    assert statuses == ["DONE"] * 40
+
+
+def test_thread_writer_loses_jobs_a_kill_catches(monkeypatch):
+    """The yardstick: the thread writer cannot promise it (so the test above can fail)."""
+    monkeypatch.setenv("QISKIT_AER_JOBS_WRITER", "thread")
+    _run_and_kill(40)
+    statuses = in_new_process("-c", LIST_KILLED)
+    assert len(statuses) < 40
+
+
+def test_jobs_are_written_by_another_process(backend):
+    job = backend.run(ghz(), shots=100, seed_simulator=1)
+    job.result()
+    qaj.JobStore.default().flush()
+    proc = handoff.WRITER_PROCESS._proc
+    assert proc is not None and proc.poll() is None and proc.pid != os.getpid()
+    stored = backend.retrieve_job(job.job_id())
+    assert stored.manifest["pid"] == os.getpid()  # the job's process, not the writer's
+    assert stored.result().get_counts() == job.result().get_counts()
+    assert stored.circuits()[0] == ghz()
+
+
+def test_a_writer_that_dies_costs_no_job(backend):
+    backend.run(ghz(), shots=10, seed_simulator=1).result()
+    qaj.JobStore.default().flush()
+    writer = handoff.WRITER_PROCESS._proc
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait(10)
+    with pytest.warns(JobStoreWarning, match="writer process"):
+        ids = [backend.run(ghz(), shots=10, seed_simulator=i).result().job_id for i in range(5)]
+        qaj.JobStore.default().flush()
+    listed = {job.job_id() for job in backend.jobs(limit=None)}
+    assert set(ids) <= listed and len(listed) == 6
+
+
+def test_a_writer_that_cannot_start_costs_no_job(backend, monkeypatch):
+    handoff.WRITER_PROCESS.close()
+    handoff.WRITER_PROCESS.__init__()
+    monkeypatch.setattr(handoff.sys, "executable", "/nonexistent/python")
+    with pytest.warns(JobStoreWarning, match="could not be started"):
+        job = backend.run(ghz(), shots=10, seed_simulator=1)
+        counts = job.result().get_counts()
+        qaj.JobStore.default().flush()
+    assert backend.retrieve_job(job.job_id()).result().get_counts() == counts
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", JobStoreWarning)  # one warning, not one per job
+        backend.run(ghz(), shots=10, seed_simulator=2).result()
+        qaj.JobStore.default().flush()
+    monkeypatch.undo()
+    handoff.WRITER_PROCESS.__init__()
+
+
+def test_a_failed_save_in_the_writer_is_a_warning_in_the_caller(backend, store):
+    store.key_path.write_bytes(b"short")  # only the writer reads the key: a bad key fails there
+    with pytest.warns(JobStoreWarning, match="was not saved"):
+        result = backend.run(ghz(), shots=10, seed_simulator=1).result()
+        qaj.JobStore.default().flush()
+    assert result.get_counts()
+
+
+def test_the_writer_exits_when_its_caller_closes(backend):
+    backend.run(ghz(), shots=10, seed_simulator=1).result()
+    proc = handoff.WRITER_PROCESS._proc
+    handoff.WRITER_PROCESS.close()
+    assert proc.wait(30) == 0
+    handoff.WRITER_PROCESS.__init__()
+    job = backend.run(ghz(), shots=10, seed_simulator=2)  # a new writer starts
+    job.result()
+    assert backend.retrieve_job(job.job_id()).status() is JobStatus.DONE
+
+
+def test_a_listing_waits_for_the_writer_of_a_killed_caller(store):
+    """A writer still saving the jobs of a caller that died: readers wait until it is done."""
+    assert store.index is not None  # the folder exists
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    folder = store.path / handoff.WRITERS_DIR
+    folder.mkdir()
+    (folder / str(writer.pid)).write_text(f"{dead.pid} ")
+    store.list(limit=1)
+    assert writer.poll() is not None  # the listing waited for it to end
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    (folder / str(live.pid)).write_text(f"{os.getpid()} ")  # its caller lives: no wait
+    try:
+        store.list(limit=1)
+        assert live.poll() is None
+    finally:
+        live.kill()
+        live.wait()
+    store.list(limit=1)
+    assert os.listdir(folder) == []  # entries of writers that are gone are cleared
