@@ -6,7 +6,6 @@ turned into a manifest and a pickled payload later, off that path.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import platform
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from .portable import archive_members
 from .process import process_identity
 from .times import iso, utcnow
 from .version import __version__
-from .wire import pack_circuits
 
 # Options that are handles to live machinery, never part of a stored job.
 UNSTORABLE_OPTIONS = ("executor",)
@@ -229,13 +227,9 @@ class JobRecord:
 
 
 def wire_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A save's arguments as handed to the writer process: each record a shallow copy
-    naming this process as the job's, its circuits packed (QPY when exact, see ``wire``)."""
-    wired = []
+    """A save's arguments as handed to the writer process: each record names this process
+    as the job's (the writer process writes its manifest)."""
     for arg in args:
-        if isinstance(arg, JobRecord):
-            arg = copy.copy(arg)
-            arg.process = arg.process or process_identity()
-            arg.circuits = pack_circuits(arg.circuits)
-        wired.append(arg)
-    return tuple(wired)
+        if isinstance(arg, JobRecord) and arg.process is None:
+            arg.process = process_identity()
+    return args

@@ -33,46 +33,45 @@ def _safe_names() -> frozenset[str]:
     return _SAFE
 
 
-class QpyCircuits:
-    """Circuits carried as one QPY file; turned back into circuits when unpickled."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        return _load_qpy, (self.data,)
-
-
-def _load_qpy(data: bytes) -> list[Any]:
+def _load_qpy(data: bytes) -> Any:
     from qiskit import qpy
 
-    return list(qpy.load(io.BytesIO(data)))
+    return qpy.load(io.BytesIO(data))[0]
 
 
-def pack_circuits(circuits: list[Any]) -> Any:
-    """``circuits`` as QPY when that gives them back exactly, else the list itself."""
-    if not circuits:
-        return circuits
-    from qiskit import QuantumCircuit, qpy
+class _Pickler(pickle.Pickler):
+    """Pickles circuits of standard instructions as QPY (each once: pickle's memo keeps the
+    circuit a record and its pubs share)."""
 
-    safe = _safe_names()
-    for circuit in circuits:
-        if type(circuit) is not QuantumCircuit or not safe.issuperset(circuit.count_ops()):
-            return circuits
-    try:
+    circuit_type: Any = None
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is not self.circuit_type:
+            return NotImplemented
+        if not _safe_names().issuperset(obj.count_ops()):
+            return NotImplemented
+        from qiskit import qpy
+
         buffer = io.BytesIO()
-        qpy.dump(circuits, buffer)
-    except Exception:  # noqa: BLE001 - metadata QPY cannot write: pickle them instead
-        return circuits
-    return QpyCircuits(buffer.getvalue())
+        try:
+            qpy.dump(obj, buffer)
+        except Exception:  # noqa: BLE001 - metadata QPY cannot write: pickle it instead
+            return NotImplemented
+        return _load_qpy, (buffer.getvalue(),)
 
 
 def encode(seq: int, message: Any) -> list[bytes | memoryview]:
     """The frame for ``message``: its parts in order (send them with one ``sendmsg``)."""
+    if _Pickler.circuit_type is None:
+        from qiskit import QuantumCircuit
+
+        _Pickler.circuit_type = QuantumCircuit
     buffers: list[pickle.PickleBuffer] = []
-    body = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
+    out = io.BytesIO()
+    _Pickler(out, protocol=5, buffer_callback=buffers.append).dump(message)
+    body = out.getbuffer()
     views = [buffer.raw() for buffer in buffers]
-    parts: list[bytes | memoryview] = [_HEAD.pack(seq, len(body), len(views))]
+    parts: list[bytes | memoryview] = [_HEAD.pack(seq, body.nbytes, len(views))]
     parts += [_LENGTH.pack(view.nbytes) for view in views]
     parts.append(body)
     parts += views
