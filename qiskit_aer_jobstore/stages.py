@@ -19,13 +19,14 @@ from typing import Any
 from .record import JobRecord
 from .store import JobStore
 from .times import utcnow
+from .writer import WRITER
 
 # Stages a SaveContext moves through; a stage is written only while it is the latest.
 NOT_SUBMITTED, QUEUED, RUNNING, FINAL = -1, 0, 1, 2
 # A queued or running state is written only if the job is still in it after this long:
 # short jobs then cost no extra write and no writer work beside the simulation.
 GRACE_SECONDS = 0.02
-_stage_changed = threading.Condition(threading.Lock())
+_stage_changed = threading.Lock()
 
 
 @dataclass
@@ -48,35 +49,31 @@ def advance(ctx: Any, stage: int) -> bool:
         if getattr(ctx, "stage", NOT_SUBMITTED) >= stage:
             return False
         ctx.stage = stage
-        _stage_changed.notify_all()
         return True
 
 
-def still_at(ctx: Any, stage: int, due: float) -> bool:
-    """In the writer: whether ``ctx`` is still at ``stage`` at time ``due`` (monotonic)."""
-    with _stage_changed:
-        left = due - time.monotonic()
-        return _stage_changed.wait_for(lambda: ctx.stage != stage, max(left, 0)) is False
-
-
 def record_stage(ctx: SaveContext, stage: int, make_record: Callable[[], JobRecord]) -> None:
-    """Queue the job's record for ``stage``, to be written only if no later stage came first
-    (a queued or running stage also only if the job is still in it after ``GRACE_SECONDS``).
+    """Hand over the job's record for ``stage``, unless a later stage came first (a queued
+    or running stage: only if the job is still in it after ``GRACE_SECONDS``).
 
     ``make_record`` is called on the caller's thread for the final stage (cheap: it takes
-    references; pickling happens in the writer), and in the writer for the others, only if
-    they are still current.
+    references; the hand-over pickles them), and in the background thread for the others,
+    only if the job is still at that stage by then.
     """
     if not advance(ctx, stage) and stage != FINAL:  # an end is always written
         return
     if stage == FINAL:
         ctx.store.save_later(make_record())
         return
+
+    def if_still_there() -> None:
+        if ctx.stage == stage:
+            ctx.store.save_later(make_record())
+
     # A queued or running state is rarely written (a short job has moved on by then), so
-    # its record is built by the writer, only when it is, not on the caller's path.
-    due = time.monotonic() + GRACE_SECONDS
-    ctx.store.save_later(make_record, current=lambda: still_at(ctx, stage, due),
-                         describe="The queued or running state of an Aer job")
+    # its record is built only when it is, off the caller's path.
+    WRITER.submit_at(time.monotonic() + GRACE_SECONDS, if_still_there,
+                     "The queued or running state of an Aer job")
 
 
 def watch_for_cancel(job: Any, ctx: SaveContext, make_record: Callable[[], JobRecord]) -> None:
