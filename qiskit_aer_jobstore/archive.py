@@ -399,3 +399,16 @@ def read_manifest_bytes(data: bytes, label: str) -> dict[str, Any]:
     """The manifest of an archive given as bytes."""
     with ArchiveReader(io.BytesIO(data), label) as reader:
         return reader.manifest()
+
+
+def count_foreign(blobs: Any, names: list[str], key: bytes) -> int:
+    """How many of the archives ``names`` in ``blobs`` another key than ``key`` signed
+    (unreadable ones are not counted)."""
+    mine, foreign = signing.key_id(key), 0
+    for name in names:
+        try:
+            with blobs.open(name) as handle, ArchiveReader(handle, name) as reader:
+                foreign += reader.signature().get("key_id") != mine
+        except (OSError, JobStoreError):
+            continue
+    return foreign

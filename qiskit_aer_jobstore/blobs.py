@@ -129,6 +129,13 @@ class FolderBlobs:
     def exists(self, name: str) -> bool:
         return (self.root / name).exists()
 
+    def identity(self, name: str) -> tuple[int, int, int] | None:
+        """Which file ``name`` is now (a replaced archive is another file), or None."""
+        try:
+            return file_identity(os.stat(self.root / name))
+        except OSError:
+            return None
+
     def open(self, name: str) -> BinaryIO:
         """Open a blob for reading. Raises FileNotFoundError if it is gone."""
         return open(self.root / name, "rb")
@@ -207,3 +214,8 @@ class FolderBlobs:
                 except OSError:
                     pass
         return removed
+
+
+def file_identity(stat: os.stat_result) -> tuple[int, int, int]:
+    """A file's inode, modification time and size: changed by replacing it."""
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import settings, signing
-from .archive import ArchiveReader, rewrite_archive, write_archive
-from .blobs import FolderBlobs
+from .archive import ArchiveReader, count_foreign, rewrite_archive, write_archive
+from .blobs import FolderBlobs, file_identity
 from .exceptions import (
     JobArchiveError,
     JobNotFoundError,
@@ -45,8 +45,6 @@ INDEX_FILE = "index.sqlite"
 UNINDEXED_DIR = ".unindexed"
 # How old the last diff of the folder against the index may be before a listing diffs again.
 RESYNC_AFTER_S = 30.0
-# How long a listing waits for the writer process of a caller that died to save its last jobs.
-EXIT_TIMEOUT_S = 60.0
 
 
 class StoreCore:
@@ -62,8 +60,8 @@ class StoreCore:
     def __init__(self, path: str | Path | None = None, key_path: str | Path | None = None):
         self.path = Path(path).expanduser() if path is not None else settings.jobs_dir()
         self.key_path = Path(key_path).expanduser() if key_path is not None else settings.key_file()
-        self.settings = settings.StoreSettings.current()
-        full = self.settings.durability == "full"
+        # only durability is fixed when the store is made (the caps are read at each save)
+        full = settings.durability() == "full"
         self.blobs = FolderBlobs(self.path, fsync=full)
         self._index: SQLiteIndex | None = None
         self._index_lock = threading.Lock()
@@ -87,14 +85,7 @@ class StoreCore:
 
     def _warn_if_foreign(self, key: bytes) -> None:
         names = self.blobs.names() if self.path.is_dir() else []
-        mine = signing.key_id(key)
-        foreign = 0
-        for name in names:
-            try:
-                with self.blobs.open(name) as handle, ArchiveReader(handle, name) as reader:
-                    foreign += reader.signature().get("key_id") != mine
-            except (OSError, JobStoreError):
-                continue
+        foreign = count_foreign(self.blobs, names, key)
         if foreign:
             warnings.warn(
                 f"The signing key {self.key_path} did not exist, so a new key was made there; "
@@ -226,7 +217,7 @@ class StoreCore:
     def refresh(self) -> None:
         """Bring the index in line with the archives if the folder changed behind its back."""
         self.flush()
-        wait_for_orphaned_writers(self.path, EXIT_TIMEOUT_S)
+        wait_for_orphaned_writers(self.path)
         index = self.index
         version = self.blobs.version()
         if version is None:
@@ -264,9 +255,10 @@ class StoreCore:
         items = []
         marked = self._unindexed()
         names = sorted(on_disk if full else (on_disk - indexed.keys()) | (on_disk & set(marked)))
+        read: dict[str, Any] = {}  # the file each entry was read from
         for done, name in enumerate(names, 1):
             try:
-                items.append(self.entry_for_archive(name))
+                items.append(self.entry_for_archive(name, read))
             except FileNotFoundError:
                 pass  # deleted while we looked
             except JobStoreError as exc:
@@ -276,7 +268,10 @@ class StoreCore:
         if full:
             gone += [name for name, _ in problems if name in indexed]
         if gone or items:
-            self.index.upsert_many(items, gone, self.blobs.exists)
+            # a row is written only if its archive is still the file read (checked inside
+            # the transaction): a writer that replaced it meanwhile writes its own row after
+            self.index.upsert_many(items, gone, lambda name: read.get(name) is not None
+                                   and self.blobs.identity(name) == read[name])
         for name in marked:
             with contextlib.suppress(OSError):
                 os.unlink(self.path / UNINDEXED_DIR / name)
@@ -288,8 +283,9 @@ class StoreCore:
                 self.index.set_meta(f"reported:{name}", "1")
         return problems
 
-    def entry_for_archive(self, name: str) -> IndexEntry:
-        """The index entry of one archive, from its manifest (nothing is unpickled)."""
+    def entry_for_archive(self, name: str, read: dict[str, Any] | None = None) -> IndexEntry:
+        """The index entry of one archive, from its manifest (nothing is unpickled); the
+        identity of the file it was read from goes to ``read[name]``."""
         try:
             handle = self.blobs.open(name)
         except FileNotFoundError:
@@ -297,6 +293,8 @@ class StoreCore:
         except OSError as exc:  # a folder named *.zip, no permission, I/O error
             raise JobArchiveError(f"Cannot open {self.blobs.path(name)}: {exc}.") from exc
         with handle:
+            if read is not None:
+                read[name] = file_identity(os.fstat(handle.fileno()))
             size = handle.seek(0, 2)
             handle.seek(0)
             with ArchiveReader(handle, self.blobs.path(name)) as reader:

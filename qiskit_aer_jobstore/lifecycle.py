@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .archive import ArchiveReader
 from .core import StoreCore
 from .exceptions import JobStoreError
 from .index import JobFilter
@@ -45,8 +46,15 @@ def settle_interrupted(store: StoreCore) -> int:
         if reason is None:
             continue
         try:
+            # the archive, not its row, says whether the job ended (a row may lag behind)
+            archive = row["archive"]
+            with store.blobs.open(archive) as handle, \
+                    ArchiveReader(handle, store.blobs.path(archive)) as reader:
+                reason = interrupted_reason(reader.manifest())
+            if reason is None:
+                continue
             store.rewrite_manifest(row["archive"], {"status": "ERROR", "error": reason})
-        except (JobStoreError, FileNotFoundError):
+        except (JobStoreError, OSError):
             continue
         settled += 1
     return settled
