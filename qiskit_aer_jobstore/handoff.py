@@ -70,18 +70,19 @@ class WriterProcess:
         with self._lock:
             if self._sock is None and not self._start():
                 return False
-            self._seq += 1
-            seq = self._seq
             env = os.environ._data  # type: ignore[attr-defined]  # compared in C: microseconds
-            if env != self._env:
-                self._env = dict(env)
-                message = ("env", dict(os.environ), message)
+            env_changed = env != self._env
+            seq = self._seq + 1 + env_changed
             try:
                 parts = wire.encode(seq, message)
             except Exception:  # noqa: BLE001 - cannot be pickled: the thread writer reports it
-                self._seq -= 1
                 return False
-            self._pending[seq] = (describe, run_here, pushed)
+            if env_changed:  # the writer reads the settings as this process sees them
+                self._env = dict(env)
+                self._pending[seq - 1] = ("The settings", lambda: None, None)
+                parts = wire.encode(seq - 1, ("env", dict(os.environ))) + parts
+            self._seq = seq
+            self._pending[self._seq] = (describe, run_here, pushed)
             try:
                 _send_all(self._sock, parts)
             except OSError as exc:
@@ -175,11 +176,14 @@ class WriterProcess:
                 break
             text = data[size:size + length].decode("utf-8", "replace")
             data = data[size + length:]
-            describe, _, pushed = self._pending.pop(seq, ("An Aer job", None, None))
+            describe, run_here, pushed = self._pending.pop(seq, ("An Aer job", None, None))
             for line in text.split("\0") if text else ():
                 if line == "P":
                     if pushed is not None:
                         pushed()
+                elif line.startswith("R"):  # the writer could not read it: save it here
+                    if self._fallback is not None and run_here is not None:
+                        self._fallback(run_here, describe)
                 elif line.startswith("E"):
                     _warn(f"{describe} was not saved: {line[1:]}")
                 else:
@@ -252,7 +256,11 @@ def unregister_writer(store_path: Path) -> None:
         (store_path / WRITERS_DIR / str(os.getpid())).unlink()
 
 
-def wait_for_orphaned_writers(store_path: Path, timeout: float) -> None:
+# How long a reader waits for the writer process of a caller that died to save its last jobs.
+ORPHAN_WAIT_S = 60.0
+
+
+def wait_for_orphaned_writers(store_path: Path, timeout: float = ORPHAN_WAIT_S) -> None:
     """Wait while a writer process whose caller died still saves jobs into this store (so a
     process started after a killed one sees every job the killed one got back)."""
     folder = store_path / WRITERS_DIR

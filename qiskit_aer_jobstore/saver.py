@@ -84,11 +84,17 @@ def main(argv: list[str]) -> int:
     push.notify = pushed.append  # the caller pushes: its warnings are its user's
     replies = True
     while (frame := frames.get()) is not None:
-        seq, message = frame
-        if message[0] == "env":
-            _apply_env(message[1])
-            message = message[2]
-        texts = _save(stores, message)
+        seq, body, buffers = frame
+        try:
+            message = wire.decode(body, buffers)
+        except Exception as exc:  # noqa: BLE001 - e.g. a class of the caller's __main__
+            texts = [f"R{type(exc).__name__}: {exc}"]  # the caller saves this one itself
+        else:
+            if message[0] == "env":
+                _apply_env(message[1])
+                texts = []
+            else:
+                texts = _save(stores, message)
         if replies:
             text = "\0".join(texts).encode("utf-8", "replace")
             try:

@@ -29,7 +29,6 @@ import configparser
 import datetime as _dt
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from .exceptions import JobStoreSettingsError
@@ -279,16 +278,3 @@ def push_jobs() -> str:
     """``auto``: every saved job is also pushed to the team store in the background;
     ``manual``: jobs are queued and go out on ``JobStore().push()``."""
     return _choice("QISKIT_AER_PUSH_JOBS", "push_jobs", PUSH_MODES)
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    """A snapshot of the settings one store uses."""
-
-    durability: str
-    max_store_bytes: int
-    max_job_bytes: int
-
-    @classmethod
-    def current(cls) -> StoreSettings:
-        return cls(durability(), max_store_bytes(), max_job_bytes())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from .team import require_remote
 from .writer import WRITER
 
 _defaults: dict[tuple[str, str], JobStore] = {}
+# How many ended jobs a store remembers having written, to refuse a late queued or running
+# state (it comes at most a few jobs after the end it lost the race to).
+ENDED_MEMORY = 4096
 _defaults_lock = threading.Lock()
 
 
@@ -41,6 +45,10 @@ class JobStore(StoreCore):
         key_path: the signing key file (default: ``QISKIT_AER_JOBS_KEY`` or
             ``~/.qiskit/aer_jobs.key``).
     """
+
+    def __init__(self, path: str | Path | None = None, key_path: str | Path | None = None):
+        super().__init__(path, key_path)
+        self._ended_ids: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
     def default(cls) -> JobStore:
@@ -129,6 +137,10 @@ class JobStore(StoreCore):
             if record.status in ACTIVE_STATUSES and self._ended(record.job_id):
                 return  # a queued or running state that arrived after the job's end
             self.save_now(record)
+            if record.status not in ACTIVE_STATUSES:
+                self._ended_ids[record.job_id] = None
+                while len(self._ended_ids) > ENDED_MEMORY:
+                    self._ended_ids.popitem(last=False)
         elif op == "sweep":
             (record,) = args
             self.save(record)
@@ -140,6 +152,9 @@ class JobStore(StoreCore):
             raise JobStoreError(f"Unknown save {op!r}.")
 
     def _ended(self, job_id: str) -> bool:
+        # the ids written here first: an index row may lag its archive (a locked index)
+        if job_id in self._ended_ids:
+            return True
         row = self.index.get(job_id)
         return row is not None and row.get("status") not in ACTIVE_STATUSES
 

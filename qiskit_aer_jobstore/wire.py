@@ -78,9 +78,9 @@ def encode(seq: int, message: Any) -> list[bytes | memoryview]:
     return parts
 
 
-def read_frame(read_exactly: Any) -> tuple[int, Any] | None:
-    """The next ``(seq, message)`` read with ``read_exactly(n) -> bytes | None`` (None at the
-    end of the stream)."""
+def read_frame(read_exactly: Any) -> tuple[int, bytes, list[bytes]] | None:
+    """The next ``(seq, pickle, buffers)`` read with ``read_exactly(n) -> bytes | None`` (None
+    at the end of the stream); ``decode`` turns the last two into the message."""
     head = read_exactly(_HEAD.size)
     if head is None:
         return None
@@ -90,4 +90,10 @@ def read_frame(read_exactly: Any) -> tuple[int, Any] | None:
     buffers = [read_exactly(length) for length in lengths]
     if body is None or any(buffer is None for buffer in buffers):
         return None
-    return seq, pickle.loads(body, buffers=buffers)
+    return seq, body, buffers
+
+
+def decode(body: bytes, buffers: list[bytes]) -> Any:
+    """A frame's message (raises what unpickling raises: a class the writer cannot import,
+    such as one defined in a notebook's ``__main__``)."""
+    return pickle.loads(body, buffers=buffers)
