@@ -22,8 +22,10 @@ import contextvars
 import dataclasses
 import functools
 import math
+import threading
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,8 +53,70 @@ def _submit_in_context(self: PrimitiveJob) -> None:
         raise JobError("Primitive job has been submitted already.")
     executor = ThreadPoolExecutor(max_workers=1)
     context = contextvars.copy_context()
-    self._future = executor.submit(context.run, self._function, *self._args, **self._kwargs)
+    end = _End()
+    self._future = executor.submit(context.run, end.run, self)
+    self._future.aer_jobstore_end = end  # what _when_done finds (local mode shares futures)
     executor.shutdown(wait=False)
+
+
+# -- a job's save is handed over before its result() returns --------------------------------
+class _End:
+    """How a primitive job ended, and what to call then, before its future holds the result
+    (so a returned result is a saved job)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outcome: tuple[Any, BaseException | None] | None = None
+        self._then: Callable[[Any, BaseException | None], None] | None = None
+
+    def run(self, job: PrimitiveJob) -> Any:
+        try:
+            result, error = job._function(*job._args, **job._kwargs), None
+        except Exception as exc:
+            result, error = None, exc
+        with self._lock:
+            self._outcome = (result, error)
+            then = self._then
+        if then is not None:
+            then(result, error)
+        if error is not None:
+            raise error
+        return result
+
+    def when(self, then: Callable[[Any, BaseException | None], None]) -> None:
+        with self._lock:
+            outcome, self._then = self._outcome, then
+        if outcome is not None:  # it ended already: on this thread, before result() is asked
+            then(*outcome)
+
+
+def _when_done(job: Any, then: Callable[[Any, BaseException | None], None]) -> None:
+    """Call ``then(result, error)`` when ``job`` ends, before its result is returned."""
+    end = getattr(job._future, "aer_jobstore_end", None)
+    if end is not None:
+        end.when(lambda result, exc: then(_decoded(job, result), exc))
+    else:  # not submitted through _submit_in_context: after the fact, as a done-callback
+        job._future.add_done_callback(lambda _done: then(*_outcome(job)))
+
+
+def _decoded(job: Any, result: Any) -> Any:
+    """The result as ``job.result()`` gives it (an executor job's is decoded)."""
+    if result is None or getattr(job, "primitive_id", None) != "executor":
+        return result
+    # only local-mode executor jobs get here, with qiskit-ibm-runtime loaded
+    from qiskit_ibm_runtime.decoders.defaults import DEFAULT_DECODERS
+
+    for decoder in DEFAULT_DECODERS["executor"]:
+        if decoder.is_applicable(result):
+            result = decoder.decode(result)
+    return result
+
+
+def _outcome(job: Any) -> tuple[Any, BaseException | None]:
+    try:
+        return job.result(), None
+    except Exception as exc:
+        return None, exc
 
 
 def carry_context_into_primitive_jobs() -> None:
@@ -83,13 +147,11 @@ def _pubs(kind: str, pubs: Any, options: dict[str, Any]) -> list[Any]:
 
 
 def _save(job: Any, backend: Any, kind: str, pubs: list[Any], run_options: dict[str, Any],
-          primitive_options: dict[str, Any], names: tuple, created: Any) -> None:
-    """Queue the record of a finished local-mode job (its future's done-callback)."""
+          primitive_options: dict[str, Any], names: tuple, created: Any, result: Any,
+          exc: BaseException | None) -> None:
+    """Hand over the record of a finished local-mode job."""
     try:
-        try:
-            result, error = job.result(), None
-        except Exception as exc:
-            result, error = None, f"{type(exc).__name__}: {exc}"
+        error = None if exc is None else f"{type(exc).__name__}: {exc}"
         job_name, job_tags, session_id = names
         record = PrimitiveRecord.from_backend(
             backend,
@@ -118,8 +180,8 @@ def _save(job: Any, backend: Any, kind: str, pubs: list[Any], run_options: dict[
 def _track(job: Any, backend: Any, kind: str, pubs: list[Any], run_options: dict[str, Any],
            primitive_options: dict[str, Any], tags: list[str], created: Any) -> None:
     names = names_for(None, tags)
-    job._future.add_done_callback(lambda _done: _save(
-        job, backend, kind, pubs, run_options, primitive_options, names, created))
+    _when_done(job, lambda result, exc: _save(
+        job, backend, kind, pubs, run_options, primitive_options, names, created, result, exc))
 
 
 def _run_local(original: Any, service: Any, program_id: str, inputs: dict, options: Any,
