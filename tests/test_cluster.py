@@ -281,12 +281,14 @@ def test_broken_pool_fails_the_piece_then_resume_finishes(backend):
 
 CLIENT_SCRIPT = textwrap.dedent("""
     import sys, time
+    from concurrent.futures import ThreadPoolExecutor
     from distributed import Client
     import qiskit_aer_jobstore as qaj
     from tests.conftest import layered
 
-    client = Client(sys.argv[1])
-    circuits = [layered(16, 24, seed) for seed in range(12)]
+    # a thread pool runs Aer in this process, holding the GIL: the pieces are saved all the same
+    client = ThreadPoolExecutor(max_workers=1) if sys.argv[1] == "threads" else Client(sys.argv[1])
+    circuits = [layered(int(sys.argv[2]), 24, seed) for seed in range(12)]
     job = qaj.AerSimulator().run(circuits, shots=30, seed_simulator=77, executor=client,
                                  max_job_size=1, max_parallel_threads=1, job_name="killed")
     print(job.job_id(), flush=True)
@@ -295,7 +297,10 @@ CLIENT_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_client_killed_halfway_then_resume(dask_client, backend, store, tmp_path):
+@pytest.mark.parametrize("executor_kind", ["dask", "threads"])
+def test_client_killed_halfway_then_resume(executor_kind, request, backend, store, tmp_path):
+    dask_client = request.getfixturevalue("dask_client")
+    width = 19 if executor_kind == "threads" else 16  # one thread: slower pieces, time to look
     script = tmp_path / "client.py"
     script.write_text(CLIENT_SCRIPT)
     env = dict(
@@ -305,7 +310,8 @@ def test_client_killed_halfway_then_resume(dask_client, backend, store, tmp_path
         ),
     )
     child = subprocess.Popen(
-        [sys.executable, str(script), dask_client.scheduler.address],
+        [sys.executable, str(script),
+         "threads" if executor_kind == "threads" else dask_client.scheduler.address, str(width)],
         stdout=subprocess.PIPE,
         env=env,
         text=True,
@@ -332,7 +338,7 @@ def test_client_killed_halfway_then_resume(dask_client, backend, store, tmp_path
 
     resumed = stored.resume(executor=dask_client)
     result = resumed.result()
-    circuits = [layered(16, 24, seed) for seed in range(12)]
+    circuits = [layered(width, 24, seed) for seed in range(12)]
     assert_same_counts(result, reference(circuits, shots=30, seed_simulator=77))
     final = store.get(job_id)
     assert final.status() is JobStatus.DONE and final.progress() == (12, 12, 0)

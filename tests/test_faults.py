@@ -101,7 +101,9 @@ def _assert_intact(backend, store, job_id, counts):
 
 
 @pytest.mark.parametrize("case", sorted(FAULTS))
-def test_faults_while_saving_lose_nothing(store, backend, case):
+def test_faults_while_saving_lose_nothing(store, backend, case, monkeypatch):
+    # the faults are patched into this process's file calls: save in this process
+    monkeypatch.setenv("QISKIT_AER_JOBS_WRITER", "thread")
     install, says = FAULTS[case]
     job_id, counts, files = _saved_job(backend, store)
     with pytest.warns(qaj.JobStoreWarning, match=f"was not saved: .*{says}"):

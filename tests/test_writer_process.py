@@ -136,6 +136,33 @@ def test_the_writer_exits_when_its_caller_closes(backend):
     assert backend.retrieve_job(job.job_id()).status() is JobStatus.DONE
 
 
+MAIN_CLASS = textwrap.dedent(
+    """
+    import json
+    from qiskit import QuantumCircuit
+    import qiskit_aer_jobstore as qaj
+
+    class Mine:  # defined in __main__: the writer process cannot import it
+        pass
+
+    qc = QuantumCircuit(1)
+    qc.x(0)
+    qc.measure_all()
+    qc.metadata = {"mine": Mine()}
+    job = qaj.AerSimulator().run(qc, shots=10, seed_simulator=1)
+    print(json.dumps([job.job_id(), job.result().get_counts()]))
+    """
+)
+
+
+def test_a_job_the_writer_cannot_read_is_saved_by_its_caller():
+    job_id, counts = in_new_process("-c", MAIN_CLASS)
+    stored = qaj.JobStore.default().get(job_id)
+    assert stored.status() is JobStatus.DONE
+    assert stored.manifest["circuit_names"] and stored.manifest["num_qubits"] == 1
+    assert counts == {"1": 10}
+
+
 def test_a_listing_waits_for_the_writer_of_a_killed_caller(store):
     """A writer still saving the jobs of a caller that died: readers wait until it is done."""
     assert store.index is not None  # the folder exists
