@@ -9,7 +9,6 @@ as the base, and the moment Qiskit loads it (imported before or after this modul
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
 from types import ModuleType
 from typing import Any
@@ -84,7 +83,7 @@ def _adopt_qiskit_error(module: ModuleType) -> None:
         JobStoreError.__bases__ = (module.QiskitError,)
 
 
-class _LoaderThenAdopt(importlib.abc.Loader):
+class _LoaderThenAdopt:  # an importlib Loader (not its ABC: importlib.abc is slow to import)
     """``qiskit.exceptions``'s own loader, then :func:`_adopt_qiskit_error`."""
 
     def __init__(self, loader: Any):
@@ -101,7 +100,7 @@ class _LoaderThenAdopt(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-class _WatchForQiskitErrors(importlib.abc.MetaPathFinder):
+class _WatchForQiskitErrors:  # a meta path finder (sys.meta_path)
     """Finds nothing itself: wraps the loader of ``qiskit.exceptions`` when Qiskit loads it."""
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
