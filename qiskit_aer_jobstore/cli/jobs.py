@@ -9,14 +9,6 @@ from typing import Any
 import click
 from rich import box
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from ..notebook import (
@@ -293,6 +285,8 @@ def print_experiment(out: Console, experiment: dict[str, Any], top: int) -> None
 
 def progress_line(progress: Any) -> Table:
     """A split job's pieces as a bar and counts (``Progress(done, total, failed)``)."""
+    from rich.progress_bar import ProgressBar  # here: a tenth of a listing's imports, unused
+
     line = Table.grid(padding=(0, 1))
     bar = ProgressBar(total=progress.total, completed=progress.done, width=30)
     line.add_row(bar, str(progress))
@@ -329,6 +323,15 @@ def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) ->
     job_id = resolved(store, job_id)
     job = store.get(job_id)
     deadline = None if timeout is None else time.monotonic() + timeout
+    # here, not at the top: a tenth of a listing's imports, which only watch needs
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
