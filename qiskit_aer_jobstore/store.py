@@ -21,12 +21,12 @@ from .index import JobFilter, ids_matching, only_match
 from .listing import JobList, row_summary
 from .manifest import archive_name, validate_job_id
 from .push import PushResult
+from .record import JobRecord
 from .team import require_remote
 from .writer import WRITER
 
 if TYPE_CHECKING:
     from .job import StoredAerJob
-    from .record import JobRecord
 
 _defaults: dict[tuple[str, str], JobStore] = {}
 _defaults_lock = threading.Lock()

@@ -285,7 +285,7 @@ def print_experiment(out: Console, experiment: dict[str, Any], top: int) -> None
 
 def progress_line(progress: Any) -> Table:
     """A split job's pieces as a bar and counts (``Progress(done, total, failed)``)."""
-    from rich.progress_bar import ProgressBar  # here: a tenth of a listing's imports, unused
+    from rich.progress_bar import ProgressBar  # here: a listing draws no bar, nor imports one
 
     line = Table.grid(padding=(0, 1))
     bar = ProgressBar(total=progress.total, completed=progress.done, width=30)
