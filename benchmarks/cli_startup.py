@@ -44,7 +44,7 @@ WITHOUT_PANDAS = (
 def environment(**changes: str) -> dict[str, str]:
     """This process's environment with bytecode cached, as for an installed package (the
     development machine sets PYTHONDONTWRITEBYTECODE, which recompiles every module a run)."""
-    env = dict(os.environ, **changes)
+    env = dict(os.environ, PYTHONSAFEPATH="1", **changes)  # PYTHONPATH, not the cwd, decides
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 

@@ -37,7 +37,7 @@ print(json.dumps({{"code": code, "imported": loaded}}), file=sys.stderr)
 def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
     """``python -c code args`` in a fresh process over this test's store (conftest's env)."""
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, PYTHONPATH=path)
+    env = dict(os.environ, PYTHONPATH=path, PYTHONSAFEPATH="1")  # not the cwd's package
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120
     )
