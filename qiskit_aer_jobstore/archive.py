@@ -16,8 +16,6 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-import numpy as np
-
 from . import pickling, settings, signing
 from .exceptions import JobArchiveError, JobStoreError, JobStoreIntegrityError
 from .manifest import (
@@ -352,6 +350,8 @@ class ArchiveReader:
             names = None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise JobArchiveError(f"{self.label}: {PAYLOAD_BUFFERS} is malformed.")
+        import numpy as np  # here, not at the top: only unpickling needs it, listing not
+
         try:
             return [
                 np.ascontiguousarray(np.load(io.BytesIO(self.member(n, key)), allow_pickle=False))

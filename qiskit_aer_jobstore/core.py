@@ -248,13 +248,13 @@ class StoreCore:
         """Diff the folder against the index (``full``: re-read every archive); returns
         ``(archive name, reason)`` for each archive that could not be indexed."""
         # rows first, then the folder: an archive saved in between is then only re-read
-        indexed = self.index.archives()
+        indexed = self.index.archive_names()
         on_disk = set(self.blobs.names())
         gone = [name for name in indexed if name not in on_disk]
         problems: list[tuple[str, str]] = []
         items = []
         marked = self._unindexed()
-        names = sorted(on_disk if full else (on_disk - indexed.keys()) | (on_disk & set(marked)))
+        names = sorted(on_disk if full else (on_disk - indexed) | (on_disk & set(marked)))
         read: dict[str, Any] = {}  # the file each entry was read from
         for done, name in enumerate(names, 1):
             try:

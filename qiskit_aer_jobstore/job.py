@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 
-from . import lifecycle, pieces
+from . import lifecycle, pieces, wiring
 from .exceptions import JobArchiveError, JobNotFoundError, JobStoreError
 from .manifest import PAYLOAD
 from .times import parse_time
@@ -68,6 +68,8 @@ def provide_runner(runner: Runner) -> None:
 
 
 def runner() -> Runner:
+    if not _runners:
+        wiring.load_runner()  # the package's face registered how: it loads it on first need
     if not _runners:  # only if a module of the package was loaded without the package itself
         raise JobStoreError(
             "Running a stored job needs qiskit_aer_jobstore's simulators: import "
@@ -202,12 +204,7 @@ class StoredAerJob(JobV1):
     def status(self) -> JobStatus:
         """The job's status as stored: ``QUEUED`` or ``RUNNING`` while it runs, then ``DONE``,
         ``ERROR`` or ``CANCELLED``. A job whose process died before it ended is ``ERROR``."""
-        if lifecycle.interrupted_reason(self._manifest):
-            return JobStatus.ERROR
-        try:
-            return JobStatus[self._manifest["status"]]
-        except KeyError:
-            return JobStatus.ERROR
+        return JobStatus[lifecycle.status_name(self._manifest)]
 
     def error_message(self) -> str | None:
         """Why the job failed (the simulation's error, or that it was interrupted), else None."""

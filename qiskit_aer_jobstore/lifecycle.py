@@ -15,6 +15,7 @@ from .archive import ArchiveReader
 from .core import StoreCore
 from .exceptions import JobStoreError
 from .index import JobFilter
+from .manifest import JOB_STATUSES
 from .process import is_this_host, process_alive
 from .record import ACTIVE_STATUSES
 
@@ -32,6 +33,15 @@ def interrupted_reason(manifest: dict[str, Any]) -> str | None:
         f"{status}; it never finished. Run it again with rerun() once it is stored, or submit "
         "it again."
     )
+
+
+def status_name(manifest: dict[str, Any]) -> str:
+    """The name of the job's ``JobStatus``: as stored, but ``ERROR`` for an interrupted job or
+    a status that is no ``JobStatus``."""
+    status = manifest.get("status")
+    if status not in JOB_STATUSES or interrupted_reason(manifest):
+        return "ERROR"
+    return status
 
 
 def settle_interrupted(store: StoreCore) -> int:

@@ -6,10 +6,13 @@ alone (no archive is opened).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import lifecycle
 from .exceptions import JobStoreError
+from .times import parse_time
 
 if TYPE_CHECKING:
     from .job import StoredAerJob
@@ -30,19 +33,29 @@ SUMMARY_FIELDS = (
 )
 def summary(job: StoredAerJob) -> dict[str, Any]:
     """A JSON-ready row for one job, from its manifest (its archive is not opened)."""
-    manifest = job.manifest
+    return manifest_summary(job.job_id(), job.manifest, job.size)
+
+
+def row_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """:func:`summary` of a job from its index row, with no ``StoredAerJob`` made: what
+    ``aer-jobs list`` shows, without importing Qiskit."""
+    return manifest_summary(row["job_id"], json.loads(row["manifest"]), row.get("size"))
+
+
+def manifest_summary(job_id: str, manifest: dict[str, Any], size: int | None) -> dict[str, Any]:
+    """The summary row of a job from its id, manifest and archive size."""
     return {
-        "job_id": job.job_id(),
-        "job_name": job.name,
-        "backend_name": job.backend_name,
-        "status": job.status().name,
-        "creation_date": job.creation_date().isoformat(),
+        "job_id": job_id,
+        "job_name": manifest.get("job_name"),
+        "backend_name": manifest["backend_name"],
+        "status": lifecycle.status_name(manifest),
+        "creation_date": parse_time(manifest["creation_date"]).isoformat(),
         "num_circuits": manifest.get("num_circuits"),
         "num_qubits": manifest.get("num_qubits"),
         "shots": manifest.get("shots"),
         "method": manifest.get("method"),
-        "job_tags": job.tags,
-        "size": job.size,
+        "job_tags": list(manifest.get("job_tags") or []),
+        "size": size,
         "primitive": manifest.get("primitive"),
     }
 

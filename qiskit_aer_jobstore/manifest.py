@@ -26,6 +26,9 @@ MAX_MEMBERS = 1024
 # \Z, not $: "$" also matches before a trailing newline
 _NAME_RE = re.compile(r"^(\d{8}T\d{12}Z)_(.+)\.zip\Z")
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")
+# The names of qiskit.providers.JobStatus (a manifest's "status"), known without importing
+# Qiskit: commands that only list jobs never import it (tests/test_cli_quick.py keeps it equal).
+JOB_STATUSES = ("INITIALIZING", "QUEUED", "VALIDATING", "RUNNING", "CANCELLED", "DONE", "ERROR")
 
 _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
     "schema_version": int,

@@ -9,13 +9,9 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from qiskit.providers import JobError
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import JobStoreError
-from .job import StoredAerJob
 from .listing import SUMMARY_FIELDS, JobList, summary, to_dataframe
 
 __all__ = [
@@ -37,6 +33,9 @@ __all__ = [
     "summary_table",
     "to_dataframe",
 ]
+
+if TYPE_CHECKING:
+    from .job import StoredAerJob
 
 _HEADERS = {
     "job_id": "job id",
@@ -209,6 +208,8 @@ def experiments(job: StoredAerJob) -> list[dict[str, Any]]:
     Raises:
         JobError: the job has not ended, or failed and has no result.
     """
+    from qiskit.providers import JobError  # Qiskit here: `aer-jobs list` needs none of it
+
     if not job.in_final_state():
         raise JobError(
             f"Aer job {job.job_id()} is still {job.status().name}: it has no counts yet "
@@ -268,6 +269,8 @@ def _pub_inputs(pub: Any) -> dict[str, Any]:
 def estimator_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """An estimator experiment (of :func:`experiments`) as one row per expectation value:
     ``observable`` and ``parameters`` (text, empty when unknown), ``ev``, ``std``."""
+    import numpy as np  # here: `aer-jobs list` imports this module, and needs no numpy
+
     data = entry.get("data", {})
     evs = np.asarray(data.get("evs", []), dtype=float)
     stds = np.broadcast_to(np.asarray(data.get("stds", np.nan), dtype=float), evs.shape)
@@ -314,6 +317,8 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    import numpy as np  # here: `aer-jobs list` imports this module, and needs no numpy
+
     if isinstance(getattr(value, "data", None), np.ndarray):  # Statevector, Operator, ...
         value = value.data
     if isinstance(value, np.ndarray):

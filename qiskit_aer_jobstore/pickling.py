@@ -9,11 +9,10 @@ it loads back as itself, with any unpickler and without this package installed.
 from __future__ import annotations
 
 import copyreg
+import functools
 import io
 import pickle
 from typing import Any
-
-from qiskit.circuit.controlflow.switch_case import CASE_DEFAULT
 
 PROTOCOL = 5
 
@@ -23,14 +22,22 @@ def _by_name(name: str):
     return lambda obj: name
 
 
-# type -> reducer, for objects whose plain pickle does not load back as the same thing.
-REDUCERS: dict[type, Any] = {type(CASE_DEFAULT): _by_name("CASE_DEFAULT")}
+def reducers() -> dict[type, Any]:
+    """type -> reducer, for objects whose plain pickle does not load back as the same thing."""
+    # Qiskit here, not at the top: only writing a job needs it, and listings stay quick
+    from qiskit.circuit.controlflow.switch_case import CASE_DEFAULT
+
+    return {type(CASE_DEFAULT): _by_name("CASE_DEFAULT")}
 
 
-class StorePickler(pickle.Pickler):
-    """``pickle.Pickler`` with :data:`REDUCERS` added to the standard dispatch table."""
+@functools.cache
+def store_pickler() -> type[pickle.Pickler]:
+    """``pickle.Pickler`` with :func:`reducers` added to the standard dispatch table."""
 
-    dispatch_table = {**copyreg.dispatch_table, **REDUCERS}
+    class StorePickler(pickle.Pickler):
+        dispatch_table = {**copyreg.dispatch_table, **reducers()}
+
+    return StorePickler
 
 
 def dumps(obj: Any, buffer_callback: Any = None) -> bytes:
@@ -41,5 +48,5 @@ def dumps(obj: Any, buffer_callback: Any = None) -> bytes:
         buffer_callback: as in ``pickle.dumps``: receives out-of-band buffers.
     """
     buffer = io.BytesIO()
-    StorePickler(buffer, protocol=PROTOCOL, buffer_callback=buffer_callback).dump(obj)
+    store_pickler()(buffer, protocol=PROTOCOL, buffer_callback=buffer_callback).dump(obj)
     return buffer.getvalue()

@@ -30,7 +30,6 @@ from . import pickling, signing
 from .archive import ArchiveReader
 from .exceptions import JobArchiveError, JobStoreIntegrityError
 from .manifest import PAYLOAD, PAYLOAD_BUFFERS
-from .portable_json import Decoder, Encoder
 
 FORMAT = 1
 # Arrays smaller than this stay inside the pickle too (a second copy costs nothing).
@@ -65,6 +64,8 @@ def archive_members(payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
         info["circuits"] = CIRCUITS
     except Exception as exc:  # QPY cannot hold every circuit; the pickle still does
         info["circuits_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    from .portable_json import Encoder  # imports Qiskit: writing needs it, listing not
+
     encoder = Encoder()
     document = {
         "format": FORMAT,
@@ -149,6 +150,8 @@ def read_portable(reader: ArchiveReader) -> dict[str, Any]:
             "(it was saved by an older qiskit-aer-jobstore); it was not unpickled. Import it "
             "with `JobStore.import_archive(path, trust=True)` if you trust its author."
         )
+    from .portable_json import Decoder  # imports Qiskit: reading needs it, listing not
+
     decoder = Decoder(reader.unverified_member)
     try:
         document = json.loads(reader.unverified_member(RESULT))

@@ -11,11 +11,6 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy
-import qiskit
-import qiskit_aer
-
-from .contentkey import content_key
 from .manifest import device_name
 from .portable import archive_members
 from .process import process_identity
@@ -29,6 +24,11 @@ ACTIVE_STATUSES = ("INITIALIZING", "QUEUED", "VALIDATING", "RUNNING")
 
 
 def _versions() -> dict[str, str]:
+    # here, not at the top: only saving a job needs them, and listings stay quick
+    import numpy
+    import qiskit
+    import qiskit_aer
+
     return {
         "qiskit": qiskit.__version__,
         "qiskit_aer": qiskit_aer.__version__,
@@ -195,6 +195,8 @@ class JobRecord:
         """The job's content key (None for primitive jobs, for a job still queued or
         running, and if it cannot be computed: such a job is never reused)."""
         if self.content_key is None and self.primitive is None and not self.manifest_only:
+            from .contentkey import content_key  # imports Qiskit: saving needs it, listing not
+
             try:
                 self.content_key = content_key(
                     self.circuits, self.parameter_binds, self.run_options,

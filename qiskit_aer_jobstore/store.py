@@ -13,21 +13,23 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import health, lifecycle, push, retention, settings, transfer
 from .core import StoreCore
 from .exceptions import JobStoreError, JobStoreUnavailableError, JobStoreWarning
 from .handoff import WRITER_PROCESS
 from .index import JobFilter, ids_matching, only_match
-from .job import StoredAerJob
-from .listing import JobList
+from .listing import JobList, row_summary
 from .manifest import archive_name, validate_job_id
 from .pieces import delete_pieces, save_piece
 from .push import PushResult
 from .record import ACTIVE_STATUSES, JobRecord, wire_args
 from .team import require_remote
 from .writer import WRITER
+
+if TYPE_CHECKING:
+    from .job import StoredAerJob
 
 _defaults: dict[tuple[str, str], JobStore] = {}
 # How many ended jobs a store remembers having written, to refuse a late queued or running
@@ -175,7 +177,7 @@ class JobStore(StoreCore):
             trusted: False to read the job from its portable copies only, never unpickling
                 (jobs not signed by this store's key are always read that way).
         """
-        return StoredAerJob.from_row(self.row(job_id), self, backend, trusted=trusted)
+        return _stored_job().from_row(self.row(job_id), self, backend, trusted=trusted)
 
     def resolve(self, prefix: str) -> str:
         """The id of the one stored job whose id is, or starts with, ``prefix`` (as git
@@ -199,9 +201,21 @@ class JobStore(StoreCore):
     def list(self, backend: Any = None, **filters: Any) -> JobList:
         """Stored jobs matching ``filters`` (see :class:`~.index.JobFilter`), newest first.
         Built from the index alone: no archive is opened. The list shows as a table in Jupyter."""
+        stored_job = _stored_job()
+        return JobList(stored_job.from_row(row, self, backend) for row in self.rows(**filters))
+
+    def rows(self, **filters: Any) -> list[dict[str, Any]]:
+        """The index rows of the stored jobs matching ``filters`` (see ``list``), newest first:
+        ``job_id``, ``manifest`` (JSON text), ``archive``, ``size``. Builds no job."""
         flt = JobFilter.from_kwargs(**filters)
         self.refresh()
-        return JobList(StoredAerJob.from_row(row, self, backend) for row in self.index.query(flt))
+        return self.index.query(flt)
+
+    def summaries(self, **filters: Any) -> list[dict[str, Any]]:
+        """The summary rows (as ``aer-jobs list`` and ``JobList.to_dataframe`` show them) of
+        the stored jobs matching ``filters`` (see ``list``): from the index alone, importing
+        no Qiskit."""
+        return [row_summary(row) for row in self.rows(**filters)]
 
     def to_dataframe(self, **filters: Any) -> Any:
         """Stored jobs matching ``filters`` (all of them unless ``limit`` is given) as a pandas
@@ -346,3 +360,10 @@ class JobStore(StoreCore):
         job.location = "both"
         return job
 
+
+
+def _stored_job() -> type[StoredAerJob]:
+    # Qiskit's import (StoredAerJob is a JobV1) is paid only when a job is made, not to list
+    from .job import StoredAerJob
+
+    return StoredAerJob

@@ -15,7 +15,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import settings, signing
 from .archive import ArchiveReader, read_manifest_bytes, rewrite_archive, sha256_hex
@@ -29,11 +29,13 @@ from .exceptions import (
 )
 from .index import IndexEntry, JobFilter, ids_matching, only_match
 from .index.postgres import PostgresIndex, redact_url
-from .job import StoredAerJob
 from .listing import JobList
 from .manifest import is_job_id, job_id_from_name, validate_job_id
 from .portable import read_job
 from .s3blobs import S3Blobs
+
+if TYPE_CHECKING:
+    from .job import StoredAerJob
 
 # No archive a team member pushes is bigger; a row claiming more is refused before download.
 MAX_ARCHIVE_BYTES = 64 * 1024**3
@@ -174,6 +176,8 @@ class TeamStore:
         """Jobs in the team store matching ``filters`` (see :class:`~.index.JobFilter`),
         newest first, from the index alone. Rows that fail the checks are skipped with one
         JobStoreWarning."""
+        from .job import StoredAerJob  # imports Qiskit: only made jobs need it, not listings
+
         jobs, bad = [], []
         for row in self.index.query(JobFilter.from_kwargs(**filters)):
             try:
@@ -198,6 +202,8 @@ class TeamStore:
 
     def get(self, job_id: str, backend: Any = None, trusted: bool = True) -> StoredAerJob:
         """A ``StoredAerJob`` for a job of the team store (downloaded when first needed)."""
+        from .job import StoredAerJob  # imports Qiskit: only made jobs need it, not listings
+
         job = StoredAerJob.from_row(self.row(job_id), self, backend, trusted=trusted)
         job.location = "remote"
         return job

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from qiskit.providers import JobError, JobStatus
 from rich.console import Console
 
 from .. import settings
@@ -24,7 +23,7 @@ from ..exceptions import (
     JobStoreError,
     JobStoreSettingsError,
 )
-from ..manifest import validate_job_id
+from ..manifest import JOB_STATUSES, validate_job_id
 from ..store import JobStore
 from ..version import __version__
 
@@ -75,11 +74,20 @@ class AerJobsGroup(click.Group):
             return _fail("aborted", 1, debug)
         except (InvalidJobIdError, JobStoreSettingsError) as exc:
             return _fail(message_of(exc), EXIT_USAGE, debug)
-        except (JobStoreError, JobError) as exc:
+        except JobStoreError as exc:
             return _fail(message_of(exc), EXIT_NOT_FOUND, debug)
         except Exception as exc:  # anything else still gets one line unless --debug
+            if is_job_error(exc):
+                return _fail(message_of(exc), EXIT_NOT_FOUND, debug)
             hint = "" if debug else " (run with --debug for the traceback)"
             return _fail(f"{type(exc).__name__}: {message_of(exc)}{hint}", 1, debug)
+
+
+def is_job_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is Qiskit's ``JobError``, without importing Qiskit: a command that never
+    imported it (``list``, ``du``, ...) cannot have raised one."""
+    errors = sys.modules.get("qiskit.providers.exceptions")
+    return errors is not None and isinstance(exc, errors.JobError)
 
 
 def _fail(message: str, code: int, debug: bool) -> int:
@@ -136,7 +144,7 @@ def json_option(func):
 
 def filter_options(func):
     """The filters of ``jobs()`` as options."""
-    statuses = click.Choice(list(JobStatus.__members__), case_sensitive=False)
+    statuses = click.Choice(list(JOB_STATUSES), case_sensitive=False)
     options = [
         click.option(
             "--backend", help="Only jobs run on this backend or device (e.g. fake_manila)."

@@ -7,17 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from qiskit.providers import JobError, JobStatus
 from rich import box
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from ..notebook import (
@@ -30,7 +21,6 @@ from ..notebook import (
     summary,
     summary_table,
 )
-from ..reproduce import same_result
 from ..team import jobs_everywhere, remote_store, require_remote
 from .base import (
     NothingFound,
@@ -111,14 +101,12 @@ def list_jobs(
     query = dict(limit=limit or None, skip=skip, descending=not oldest_first)
     query.update(filters_of(**filters))
     team = require_remote() if where == "remote" else None
-    if team is not None:
-        jobs = team.list(**query)
-    elif where == "local":
-        jobs = open_store().list(**query)
-    else:
-        jobs = jobs_everywhere(open_store(), **query)
     with_location = where == "remote" or (where is None and remote_store() is not None)
-    rows = [summary(job) | ({"location": job.location} if with_location else {}) for job in jobs]
+    if not with_location:  # this machine's store alone: its index rows, no job (nor Qiskit) made
+        rows = open_store().summaries(**query)
+    else:
+        jobs = team.list(**query) if team is not None else jobs_everywhere(open_store(), **query)
+        rows = [summary(job) | {"location": job.location} for job in jobs]
     if as_json:
         echo_json(rows)
     elif rows:
@@ -169,11 +157,30 @@ def list_jobs(
     is_flag=True,
     help="All backend options (default: those that differ from the defaults).",
 )
+@click.option(
+    "--manifest",
+    "manifest_only",
+    is_flag=True,
+    help="Only the manifest: quick, reads no circuits or result from the archive.",
+)
 @json_option
-def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: bool) -> None:
+def show(
+    job_id: str, max_circuits: int, top: int, all_options: bool, manifest_only: bool,
+    as_json: bool,
+) -> None:
     """Show a job: manifest, options, circuits drawn as text, counts."""
     store = open_store()
     job_id = resolved(store, job_id)
+    if manifest_only:
+        manifest = store.manifest(job_id)
+        if as_json:
+            echo_json({"manifest": manifest})
+        else:
+            console().print(manifest_grid(manifest))
+        return
+    # Qiskit here, not at the top: a job's circuits and result need it, listings do not
+    from qiskit.providers import JobError
+
     job = store.get(job_id)
     circuits = job.circuits()
     shown = circuits if max_circuits == 0 else circuits[:max_circuits]
@@ -200,11 +207,7 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
         )
         return
     out = console()
-    facts = Table.grid(padding=(0, 2))
-    for key, value in job.manifest.items():
-        if key not in ("members", "versions", "payload_in") and value not in (None, [], ""):
-            facts.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
-    facts.add_row("versions", " ".join(f"{k}={v}" for k, v in job.manifest["versions"].items()))
+    facts = manifest_grid(job.manifest)
     if pieces:
         facts.add_row("pieces", progress_line(job.progress()))
     out.print(facts)
@@ -234,6 +237,17 @@ def show(job_id: str, max_circuits: int, top: int, all_options: bool, as_json: b
         out.print(f"\n[bold red]error[/bold red] {error}", markup=True)
     if running:
         out.print(f"\nNo counts yet: the job is {job.status().name} (aer-jobs watch {job_id}).")
+
+
+def manifest_grid(manifest: dict[str, Any]) -> Table:
+    """A job's manifest as a two-column grid (its members left out)."""
+    facts = Table.grid(padding=(0, 2))
+    for key, value in manifest.items():
+        if key not in ("members", "versions", "payload_in") and value not in (None, [], ""):
+            facts.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    versions = manifest.get("versions") or {}
+    facts.add_row("versions", " ".join(f"{k}={v}" for k, v in versions.items()))
+    return facts
 
 
 def clipped(text: str, width: int = 100) -> str:
@@ -271,13 +285,15 @@ def print_experiment(out: Console, experiment: dict[str, Any], top: int) -> None
 
 def progress_line(progress: Any) -> Table:
     """A split job's pieces as a bar and counts (``Progress(done, total, failed)``)."""
+    from rich.progress_bar import ProgressBar  # here: a listing draws no bar, nor imports one
+
     line = Table.grid(padding=(0, 1))
     bar = ProgressBar(total=progress.total, completed=progress.done, width=30)
     line.add_row(bar, str(progress))
     return line
 
 
-FINAL = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
+FINAL = ("DONE", "ERROR", "CANCELLED")  # JobStatus names: this module imports no Qiskit
 
 
 @cli.command()
@@ -307,6 +323,15 @@ def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) ->
     job_id = resolved(store, job_id)
     job = store.get(job_id)
     deadline = None if timeout is None else time.monotonic() + timeout
+    # here, not at the top: a tenth of a listing's imports, which only watch needs
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -321,7 +346,7 @@ def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) ->
             status = job.status()
             state = status.name + (f", {failed} failed" if failed else "")
             bar.update(task, completed=done, total=total, state=state)
-            if status in FINAL or (deadline is not None and time.monotonic() >= deadline):
+            if status.name in FINAL or (deadline is not None and time.monotonic() >= deadline):
                 break
             time.sleep(interval)
             store.refresh()
@@ -331,8 +356,8 @@ def watch(job_id: str, interval: float, timeout: float | None, as_json: bool) ->
         echo_json(report | {"failed": failed, "error": job.error_message()})
     else:
         click.echo(f"{job_id}: {status.name} ({done}/{total} pieces done)")
-    if status is not JobStatus.DONE:
-        if status not in FINAL:
+    if status.name != "DONE":
+        if status.name not in FINAL:
             raise NothingFound(f"{job_id} is still {status.name} after {timeout:g} s")
         hint = " Finish it with StoredAerJob.resume()." if total > 1 and done < total else ""
         raise NothingFound(f"{job_id} ended {status.name}: {job.error_message() or ''}{hint}")
@@ -377,6 +402,11 @@ def rerun(job_id: str, shots: int | None, as_json: bool) -> None:
     (counts, bitstrings, evs exactly; "equal" in --json: true, false, or null if the stored
     job has no result).
     """
+    # the execution layer (Qiskit, Aer) here, not at the top: listings need none of it
+    from qiskit.providers import JobError
+
+    from ..reproduce import same_result
+
     store = open_store()
     job_id = resolved(store, job_id)
     stored = store.get(job_id)

@@ -6,15 +6,14 @@ Filter names follow ``QiskitRuntimeService.jobs()`` where it has them.
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qiskit.providers import JobStatus
-
 from ..exceptions import JobStoreError
-from ..manifest import device_name, tag_list
+from ..manifest import JOB_STATUSES, device_name, tag_list
 from ..times import parse_time
 
 COLUMNS = (
@@ -64,7 +63,7 @@ def to_epoch(value: _dt.datetime | str | float | int, name: str) -> float:
 def _status_names(status: Any) -> list[str] | None:
     if status is None:
         return None
-    if isinstance(status, (str, JobStatus)):
+    if isinstance(status, (str, enum.Enum)):
         items = [status]
     elif isinstance(status, Iterable):
         items = list(status)
@@ -72,14 +71,14 @@ def _status_names(status: Any) -> list[str] | None:
         items = [status]
     names = []
     for item in items:
-        if isinstance(item, JobStatus):
+        if isinstance(item, enum.Enum) and item.name in JOB_STATUSES:  # a JobStatus
             names.append(item.name)
-        elif isinstance(item, str) and item.strip().upper() in JobStatus.__members__:
+        elif isinstance(item, str) and item.strip().upper() in JOB_STATUSES:
             names.append(item.strip().upper())
         else:
             raise JobStoreError(
                 f"Invalid status {item!r}: use JobStatus values or their names "
-                f"({', '.join(JobStatus.__members__)}), or a list of them."
+                f"({', '.join(JOB_STATUSES)}), or a list of them."
             )
     if not names:
         raise JobStoreError("Invalid status []: give at least one status, or None for any.")

@@ -428,6 +428,11 @@ class SQLiteIndex(Outbox):
             self._run(lambda conn: conn.execute("SELECT archive, job_id FROM jobs").fetchall())
         )
 
+    def archive_names(self) -> set[str]:
+        """Every row's archive name, from the archive index (a table scan reads the manifests)."""
+        rows = self._run(lambda conn: conn.execute("SELECT archive FROM jobs").fetchall())
+        return {row[0] for row in rows}
+
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
         """Up to ``limit`` job ids starting with ``prefix``, in order."""
         where, params = id_prefix_where(prefix, self.placeholder)
