@@ -71,19 +71,26 @@ def serve(backend: Any, ctx: stages.SaveContext, circuits: Any, parameter_binds:
     record.content_key = ctx.content_key = content_key(
         record.circuits, parameter_binds, run_options, backend_options, record.backend_class,
         record.backend_name)
-    found = _stored(ctx.store, record.content_key)
+    found = lookup(ctx.store, record.content_key)
     if found is None:
         return None
     source, payload = found
     result = _as_run(payload["result"], payload.get("circuits"), record.circuits, record.job_id)
-    record.result = result
-    record.extra_manifest.update(reused_from=source, payload_in=source)
-    job = ReusedAerJob(backend, record.job_id, ctx.store, record.manifest())
+    job = ReusedAerJob(backend, record.job_id, ctx.store, keep(ctx.store, record, source, result))
     job._payload = {**payload, "job_id": record.job_id, "result": result}
     stages.advance(ctx, stages.FINAL)
-    ctx.store.save_later(lambda: _kept(ctx.store, record, source), describe=(
-        f"Aer job {record.job_id} (reused from {source})"))
     return job
+
+
+def keep(store: Any, record: JobRecord, source: str, result: Any) -> dict[str, Any]:
+    """Store ``record`` (manifest only, ``DONE``) as a reuse of job ``source`` whose result is
+    ``result``, through the background writer; its manifest as the caller sees it now."""
+    record.result = result
+    record.extra_manifest.update(reused_from=source, payload_in=source)
+    manifest = record.manifest()  # before the writer may change the record
+    store.save_later(lambda: _kept(store, record, source), describe=(
+        f"{record.primitive or 'Aer'} job {record.job_id} (reused from {source})"))
+    return manifest
 
 
 def _kept(store: Any, record: JobRecord, source: str) -> JobRecord:
@@ -113,8 +120,10 @@ def _as_run(result: Any, stored: Any, circuits: list[Any], job_id: str) -> Any:
     return result
 
 
-def _stored(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
+def lookup(store: Any, key: str | None) -> tuple[str, dict[str, Any]] | None:
     """``(job id, verified payload)`` of the newest stored job that can serve ``key``."""
+    if key is None:
+        return None
     found = _usable(store, key)
     if found is None and WRITER.pending():  # a job of this process that just ended, maybe
         store.flush()  # (only then: a hit does not wait for the writer's backlog)
@@ -130,6 +139,7 @@ def _usable(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
             payload = store.read_payload(row["archive"])  # signature and checksums first
         except JobStoreError:
             continue  # another key (an untrusted import), tampered, damaged or gone
-        if payload.get("result") is not None and getattr(payload["result"], "success", False):
+        result = payload.get("result")  # a Result says if it succeeded; a PrimitiveResult
+        if result is not None and getattr(result, "success", True):  # is stored only if so
             return row["job_id"], payload
     return None
