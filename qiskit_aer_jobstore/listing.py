@@ -44,6 +44,7 @@ def summary(job: StoredAerJob) -> dict[str, Any]:
         "job_tags": job.tags,
         "size": job.size,
         "primitive": manifest.get("primitive"),
+        "reused_from": manifest.get("reused_from"),
     }
 
 

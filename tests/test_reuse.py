@@ -354,7 +354,17 @@ def test_cli_lists_and_shows_reuses(backend, store, bell):
     assert [row["job_id"] for row in json.loads(listed.output)] == [reuse.job_id()]
     shown = runner.invoke(cli, ["show", reuse.job_id()])
     assert shown.exit_code == 0, shown.output
-    assert f"reused from {original.job_id()}" in shown.output
+    assert f"reused the result of job {original.job_id()}" in shown.output
+    [row] = json.loads(runner.invoke(cli, ["list", "--local", "--reused", "--json"]).output)
+    assert row["reused_from"] == original.job_id()
+    everything = json.loads(runner.invoke(cli, ["list", "--local", "--json"]).output)
+    assert {r["job_id"]: r["reused_from"] for r in everything} == {
+        reuse.job_id(): original.job_id(), original.job_id(): None}
+    wide = runner.invoke(cli, ["list", "--local", "--wide"])
+    assert "reused_from" in wide.output and original.job_id() in wide.output
+    card = backend.retrieve_job(reuse.job_id())._repr_html_()
+    assert f"reused the result of job <code>{original.job_id()}</code>" in card
+    assert "reused the result" not in backend.retrieve_job(original.job_id())._repr_html_()
 
 
 def test_content_key_sees_every_change():
