@@ -24,6 +24,7 @@ from . import context, settings, stages
 from .contentkey import content_key, effective_options, is_seeded
 from .exceptions import JobStoreError
 from .job import StoredAerJob
+from .manifest import device_name
 from .record import JobRecord
 from .writer import WRITER
 
@@ -80,6 +81,23 @@ def serve(backend: Any, ctx: stages.SaveContext, circuits: Any, parameter_binds:
     job._payload = {**payload, "job_id": record.job_id, "result": result}
     stages.advance(ctx, stages.FINAL)
     return job
+
+
+def piece_result(store: Any, backend: Any, circuits: list[Any], parameter_binds: Any,
+                 run_options: Mapping[str, Any], job_id: str,
+                 unset: tuple[str, ...] = ()) -> tuple[str, Any] | None:
+    """``(job id, result as this run's)`` of a stored job identical to one piece of a split
+    job (its circuits, binds and options, the piece's seed and shots included, run on
+    ``backend`` with its options ``unset`` set to None, as pieces are), or None."""
+    backend_options = {k: None if k in unset else v for k, v in backend.options.__dict__.items()}
+    key = content_key(circuits, parameter_binds, run_options, backend_options,
+                      f"{type(backend).__module__}.{type(backend).__qualname__}",
+                      device_name(backend))
+    found = lookup(store, key)
+    if found is None:
+        return None
+    source, payload = found
+    return source, _as_run(payload["result"], payload.get("circuits"), list(circuits), job_id)
 
 
 def keep(store: Any, record: JobRecord, source: str, result: Any) -> dict[str, Any]:
