@@ -17,15 +17,17 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from . import context, settings, stages
 from .contentkey import content_key, effective_options, is_seeded
-from .exceptions import JobStoreError
+from .exceptions import JobStoreError, JobStoreWarning
 from .job import StoredAerJob
 from .manifest import device_name
 from .record import JobRecord
+from .team import remote_store
 from .writer import WRITER
 
 
@@ -146,12 +148,43 @@ def lookup(store: Any, key: str | None) -> tuple[str, dict[str, Any]] | None:
     if found is None and WRITER.pending():  # a job of this process that just ended, maybe
         store.flush()  # (only then: a hit does not wait for the writer's backlog)
         found = _usable(store, key)
+    if found is None and settings.remote_configured():
+        found = _from_team(store, key)
     return found
+
+
+def _from_team(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
+    """After a local miss: a teammate's identical ``DONE`` job, pulled into the local store
+    (as ``retrieve_job`` does) and served if it verifies with the team key; a team store
+    that cannot be reached is a warning, never a failed run."""
+    try:
+        team = remote_store()
+        for row in team.index.reusable(key) if team is not None else []:
+            if store.index.get(row["job_id"]) is not None:
+                continue  # here already, and refused above (another key, damaged, ...)
+            if _manifest(row).get("result_dropped"):
+                continue
+            try:
+                store.pull(row["job_id"])
+            except JobStoreError:
+                continue  # tampered, or no longer there
+            found = _usable(store, key)
+            if found is not None:
+                return found
+    except JobStoreError as exc:
+        warnings.warn(f"The team store was not searched for a result to reuse: {exc}",
+                      JobStoreWarning, stacklevel=5)
+    return None
+
+
+def _manifest(row: Mapping[str, Any]) -> dict[str, Any]:
+    manifest = row["manifest"]
+    return json.loads(manifest) if isinstance(manifest, (str, bytes)) else dict(manifest)
 
 
 def _usable(store: Any, key: str) -> tuple[str, dict[str, Any]] | None:
     for row in store.index.reusable(key):
-        if json.loads(row["manifest"]).get("result_dropped"):
+        if _manifest(row).get("result_dropped"):
             continue
         try:
             payload = store.read_payload(row["archive"])  # signature and checksums first
