@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import context, settings, stages
@@ -46,16 +47,49 @@ def mode(backend: Any, run_value: Any) -> str | None:
 
 class ReusedAerJob(StoredAerJob):
     """The job ``run`` returns when it reused a stored result: ``DONE`` at once, its
-    ``result()`` the stored one, ``reused_from`` the id of the job it came from."""
+    ``result()`` the stored one, ``reused_from`` the id of the job it came from.
+
+    The stored result is read and verified when first asked for (``result()``, ...); if it
+    does not verify then (its archive was damaged or altered since), the job runs for real
+    under the same id, with a JobStoreWarning, and ``reused_from`` becomes None.
+    """
+
+    _pending: tuple[JobRecord, str, str, Callable[[str], Any]] | None = None
+    _settling = threading.Lock()
 
     def backend(self) -> Any:
         """The backend the job was run on."""
         return self._backend
 
+    def _data(self) -> dict[str, Any]:
+        if self._pending is not None:
+            with self._settling:
+                if self._pending is not None:
+                    self._payload = self._settle(*self._pending)
+                    self._pending = None
+        return super()._data()
+
+    def _settle(self, record: JobRecord, source: str, archive: str,
+                run_instead: Callable[[str], Any]) -> dict[str, Any]:
+        try:
+            payload, result = _verified(self._store, archive, record)
+        except (JobStoreError, OSError) as exc:
+            warnings.warn(
+                f"Aer job {self._job_id} was to reuse the result of job {source}, which does "
+                f"not verify ({exc}): the job runs instead.", JobStoreWarning, stacklevel=5)
+            self._manifest = {k: v for k, v in self._manifest.items() if k != "payload_in"}
+            self._manifest["reused_from"] = None
+            result = run_instead(self._job_id)  # stored under this id, as a job that ran
+            return {**record.payload(), "result": result}
+        return {**payload, "job_id": self._job_id, "result": result}
+
 
 def serve(backend: Any, ctx: stages.SaveContext, circuits: Any, parameter_binds: Any,
-          run_options: Mapping[str, Any]) -> ReusedAerJob | None:
+          run_options: Mapping[str, Any],
+          run_instead: Callable[[str], Any]) -> ReusedAerJob | None:
     """The reused job for this run, or None to run it (reuse off, no seed, no stored match).
+    The stored job's signature is checked now, its payload when the result is asked for;
+    ``run_instead(job_id)`` runs the job for real if that payload does not verify then.
 
     Sets ``ctx.content_key`` when it looks the job up, so a job that runs is stored with it.
     """
@@ -74,15 +108,62 @@ def serve(backend: Any, ctx: stages.SaveContext, circuits: Any, parameter_binds:
     record.content_key = ctx.content_key = content_key(
         record.circuits, parameter_binds, run_options, backend_options, record.backend_class,
         record.backend_name)
-    found = lookup(ctx.store, record.content_key)
-    if found is None:
-        return None
-    source, payload = found
-    result = _as_run(payload["result"], payload.get("circuits"), record.circuits, record.job_id)
-    job = ReusedAerJob(backend, record.job_id, ctx.store, keep(ctx.store, record, source, result))
-    job._payload = {**payload, "job_id": record.job_id, "result": result}
+    row = _signed_row(ctx.store, record.content_key)
+    if row is not None:  # the payload is read when the result is asked for (or by the writer)
+        source = row["job_id"]
+        for name in _FROM_SOURCE:  # what the manifest would take from the result
+            record.extra_manifest[name] = _manifest(row).get(name)
+        job = ReusedAerJob(backend, record.job_id, ctx.store,
+                           keep(ctx.store, record, source, None, row["archive"]))
+        job._pending = (record, source, row["archive"], run_instead)
+        job._settling = threading.Lock()
+    else:
+        found = _from_team(ctx.store, record.content_key) if settings.remote_configured() \
+            else None
+        if found is None:
+            return None
+        source, payload = found
+        result = _as_run(payload["result"], payload.get("circuits"), record.circuits,
+                         record.job_id)
+        job = ReusedAerJob(backend, record.job_id, ctx.store,
+                           keep(ctx.store, record, source, result))
+        job._payload = {**payload, "job_id": record.job_id, "result": result}
     stages.advance(ctx, stages.FINAL)
     return job
+
+
+# Manifest fields a reuse takes from the job it reuses (a manifest takes them from the result).
+_FROM_SOURCE = ("shots", "method", "seed_simulator", "success", "time_taken")
+
+
+def _verified(store: Any, archive: str, record: JobRecord) -> tuple[dict[str, Any], Any]:
+    """The verified payload of ``archive`` and its result as ``record``'s run's (the record's
+    result is set to it too, so the writer need not read it again)."""
+    payload = store.read_payload(archive)  # signature and checksums first
+    result = payload.get("result")
+    if result is None or not getattr(result, "success", True):
+        raise JobStoreError("it holds no successful result")
+    result = _as_run(result, payload.get("circuits"), record.circuits, record.job_id)
+    record.result = result
+    return payload, result
+
+
+def _signed_row(store: Any, key: str) -> dict[str, Any] | None:
+    """The index row of the newest local job that can serve ``key`` and whose manifest is
+    signed by this store's key (its payload is not read)."""
+    for attempt in range(2):
+        for row in store.index.reusable(key):
+            if _manifest(row).get("result_dropped"):
+                continue
+            try:
+                if store.signed_here(row["archive"]):
+                    return row
+            except (JobStoreError, OSError):
+                continue  # damaged or gone
+        if attempt or not WRITER.pending():  # a job of this process that just ended, maybe
+            return None
+        store.flush()  # (only then: a hit does not wait for the writer's backlog)
+    return None
 
 
 def piece_result(store: Any, backend: Any, circuits: list[Any], parameter_binds: Any,
@@ -102,14 +183,29 @@ def piece_result(store: Any, backend: Any, circuits: list[Any], parameter_binds:
     return source, _as_run(payload["result"], payload.get("circuits"), list(circuits), job_id)
 
 
-def keep(store: Any, record: JobRecord, source: str, result: Any) -> dict[str, Any]:
+def keep(store: Any, record: JobRecord, source: str, result: Any,
+         archive: str | None = None) -> dict[str, Any]:
     """Store ``record`` (manifest only, ``DONE``) as a reuse of job ``source`` whose result is
-    ``result``, through the background writer; its manifest as the caller sees it now."""
+    ``result``, through the background writer; its manifest as the caller sees it now. With
+    ``result`` None, the writer reads it from ``archive`` first, and stores nothing if that
+    does not verify (the job then runs for real when its result is asked for)."""
     record.result = result
     record.extra_manifest.update(reused_from=source, payload_in=source)
     manifest = record.manifest()  # before the writer may change the record
-    store.save_later(lambda: _kept(store, record, source), describe=(
-        f"{record.primitive or 'Aer'} job {record.job_id} (reused from {source})"))
+
+    def verifies() -> bool:
+        if record.result is not None:  # read already (the caller asked for the result)
+            return True
+        try:
+            _verified(store, archive, record)
+        except (JobStoreError, OSError):
+            return False
+        return True
+
+    store.save_later(lambda: _kept(store, record, source),
+                     current=None if result is not None else verifies,
+                     describe=f"{record.primitive or 'Aer'} job {record.job_id} "
+                              f"(reused from {source})")
     return manifest
 
 

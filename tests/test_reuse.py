@@ -154,18 +154,32 @@ def test_unseeded_jobs_are_reused_only_when_asked(backend, bell):
     assert backend.run(bell, shots=50, reuse_results="unseeded").reused_from is not None
 
 
-def test_a_tampered_archive_is_never_served(backend, store, bell):
+@pytest.mark.parametrize("when", ["before the run", "after the run"])
+def test_a_tampered_archive_is_never_served(backend, store, bell, when):
     job = backend.run(bell, shots=60, seed_simulator=3)
     job.result()
     store.flush()
     path = backend.retrieve_job(job.job_id()).archive_path
 
-    def change(members):
+    def change(members):  # the payload changed, its signed manifest not
         members[PAYLOAD] = members[PAYLOAD][:-1] + b"\x00"
 
-    rewrite_archive(path, change)
+    if when == "before the run":
+        rewrite_archive(path, change)
     again = backend.run(bell, shots=60, seed_simulator=3, reuse_results=True)
-    assert again.reused_from is None and again.result().get_counts() == job.result().get_counts()
+    # the payload is read when the result is asked for, not before
+    assert again.reused_from == job.job_id() and again.status() is JobStatus.DONE
+    if when == "after the run":
+        store.flush()  # (the writer may have stored the reuse meanwhile: it is replaced)
+        rewrite_archive(path, change)
+    with pytest.warns(qaj.JobStoreWarning, match="does not verify.*runs instead"):
+        result = again.result()
+    assert again.reused_from is None and result.get_counts() == job.result().get_counts()
+    assert result.job_id == again.job_id()
+    store.flush()
+    stored = backend.retrieve_job(again.job_id())  # stored as a job that ran
+    assert stored.reused_from is None and PAYLOAD in stored.manifest["members"]
+    assert stored.result().get_counts() == result.get_counts()
 
 
 def test_an_untrusted_import_is_never_served(backend, store, bell, tmp_path, monkeypatch):
