@@ -79,7 +79,11 @@ class ReusedAerJob(StoredAerJob):
                 f"not verify ({exc}): the job runs instead.", JobStoreWarning, stacklevel=5)
             self._manifest = {k: v for k, v in self._manifest.items() if k != "payload_in"}
             self._manifest["reused_from"] = None
-            result = run_instead(self._job_id)  # stored under this id, as a job that ran
+            try:
+                result = run_instead(self._job_id)  # stored under this id, as a job that ran
+            except Exception as failed:
+                self._manifest.update(status="ERROR", error=f"{type(failed).__name__}: {failed}")
+                raise
             return {**record.payload(), "result": result}
         return {**payload, "job_id": self._job_id, "result": result}
 
