@@ -142,3 +142,16 @@ def test_a_reused_primitive_job_in_a_job_context_carries_its_names(store):
     stored = store.get(job.job_id())
     assert stored.name == "again" and stored.tags == ["ctx"]
     assert stored.session_id == ctx.session_id
+
+
+def test_deleting_the_original_keeps_a_primitive_reuse_readable(store):
+    first = _estimate(reuse_results=True)
+    live = first.result()
+    again = _estimate(reuse_results=True)
+    assert again.reused_from == first.job_id()
+    store.flush()
+    assert store.delete(first.job_id())
+    stored = store.get(again.job_id())
+    assert PAYLOAD in stored.manifest["members"] and stored.reused_from == first.job_id()
+    assert_same_primitive_result(live, stored.result())
+    assert store.check() == []
