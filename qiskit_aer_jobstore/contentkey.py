@@ -57,11 +57,15 @@ def content_key(
     backend_options: Mapping[str, Any],
     backend_class: str | None,
     backend_name: str | None,
+    primitive: str | None = None,
 ) -> str:
-    """The hex digest of a job's content (see the module docstring)."""
+    """The hex digest of a job's content (see the module docstring). For a primitive job,
+    ``primitive`` is its kind and ``parameter_binds`` the :func:`pubs_content` of its pubs."""
     parts: list[str] = [
         "v1", str(backend_class), str(backend_name), qiskit.__version__, qiskit_aer.__version__,
     ]
+    if primitive is not None:
+        parts.append(f"primitive:{primitive}")
     if isinstance(circuits, QuantumCircuit):
         circuits = [circuits]
     for circuit in circuits or []:
@@ -76,6 +80,23 @@ def content_key(
         _value(options[name], parts)
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "backslashreplace"),
                            digest_size=20).hexdigest()
+
+
+def pubs_content(kind: str, pubs: Any) -> list[Any]:
+    """What a primitive job's pubs hold beyond their circuits, for :func:`content_key`: each
+    pub's parameter values (shape, names and arrays) and shots (sampler), or precision and
+    observables (estimator)."""
+    content: list[Any] = []
+    for pub in pubs:
+        values = pub.parameter_values
+        item: list[Any] = [list(values.shape), dict(values.data)]
+        if kind == "sampler":
+            item.append(pub.shots)
+        else:
+            observables = pub.observables
+            item += [float(pub.precision), list(observables.shape), list(observables.ravel())]
+        content.append(item)
+    return content
 
 
 def _circuit(circuit: QuantumCircuit, parts: list[str]) -> None:

@@ -30,7 +30,7 @@ class JobContext:
         job_name: the name of every job in the block (None: the job's own, if any).
         job_tags: tags added to every job in the block.
         session_id: an id shared by the block's jobs (``jobs(session_id=...)`` finds them).
-        reuse_results: serve the block's backend jobs from identical stored ones (True,
+        reuse_results: serve the block's jobs from identical stored ones (True,
             False, ``"unseeded"``; None: as the backend or the settings say).
     """
 
@@ -75,9 +75,10 @@ def job_context(
         job_name: the name of the block's jobs (a name given to ``run`` itself wins).
         job_tags: tags added to the block's jobs (to their own and the enclosing blocks').
         session_id: the block's session id (default: a fresh one).
-        reuse_results: True to serve the block's seeded backend jobs from identical stored
-            ones, ``"unseeded"`` for unseeded ones too, False to never (None: the enclosing
-            block's, else the backend's or the settings').
+        reuse_results: True to serve the block's seeded jobs (backend and primitive jobs,
+            pieces of split jobs, ``resume()``) from identical stored ones, ``"unseeded"``
+            for unseeded ones too, False to never (None: the enclosing block's, else the
+            backend's or primitive's, else the settings').
 
     Yields:
         JobContext: with the ``session_id`` recorded on every job of the block.

@@ -369,7 +369,9 @@ class StoredAerJob(JobV1):
     def resume(self, executor: Any = None) -> Any:
         """Finish a split job that did not finish (client killed, workers lost, cancelled):
         run only its missing or failed pieces, with the same seeds, on ``executor`` (None:
-        locally). The stored job becomes ``DONE`` with the whole result.
+        locally). The stored job becomes ``DONE`` with the whole result. With
+        ``reuse_results`` on (``job_context`` or the settings), a missing piece identical to
+        a stored job is taken from it instead of run.
 
         Returns:
             SweepJob: a running job whose ``result()`` equals an uninterrupted run's.

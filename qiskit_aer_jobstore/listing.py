@@ -57,6 +57,7 @@ def manifest_summary(job_id: str, manifest: dict[str, Any], size: int | None) ->
         "job_tags": list(manifest.get("job_tags") or []),
         "size": size,
         "primitive": manifest.get("primitive"),
+        "reused_from": manifest.get("reused_from"),
     }
 
 

@@ -58,11 +58,13 @@ def run_or_reuse(backend, original, circuits, parameter_binds, run_options):
     """The job for a run: served from the store (``reuse_results``), else run (and
     recorded as submitted). Every job that ran has ``reused_from = None``."""
     ctx = run_options.get(CONTEXT_KEY)
-    if ctx is not None and ctx.reuse is not None and not cluster.wants_sweep(backend,
-                                                                              run_options):
+    if ctx is not None and ctx.reuse is not None:  # a split job whole, else piece by piece
         options = {k: v for k, v in run_options.items() if k != CONTEXT_KEY}
         try:
-            job = reuse.serve(backend, ctx, circuits, parameter_binds, options)
+            job = reuse.serve(
+                backend, ctx, circuits, parameter_binds, options,
+                lambda job_id: backend._execute_circuits_job(  # if the stored one fails to verify
+                    circuits, parameter_binds, {**options, CONTEXT_KEY: ctx}, job_id))
         except Exception as exc:  # the store never stops a run: it runs instead
             warnings.warn(f"Results were not reused: {exc}", JobStoreWarning, stacklevel=3)
             job = None

@@ -165,6 +165,9 @@ def job_card_html(job: StoredAerJob) -> str:
     progress = job.progress()
     if progress.total > 1:
         lines += f"<tr><th style='text-align:left'>pieces</th><td>{progress}</td></tr>"
+    if job.reused_from:
+        lines += ("<tr><th style='text-align:left'>reused</th><td>reused the result of job "
+                  f"<code>{html.escape(job.reused_from)}</code></td></tr>")
     error = job.error_message()
     if error:
         lines += f"<tr><th>error</th><td>{html.escape(error)}</td></tr>"

@@ -25,8 +25,9 @@ from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit_aer.primitives import EstimatorV2 as _AerEstimatorV2
 from qiskit_aer.primitives import SamplerV2 as _AerSamplerV2
 
-from . import settings
+from . import reuse, settings
 from .backends import carry_physics, rebuild_backend
+from .contentkey import content_key, effective_options, is_seeded, pubs_content
 from .context import check_tags, names_for, saving_suppressed, suppressed
 from .exceptions import JobStoreError, JobStoreWarning
 from .grafting import Grafts
@@ -59,6 +60,17 @@ class PrimitiveRecord(JobRecord):
         payload["primitive_options"] = self.primitive_options
         return payload
 
+    def key(self) -> str | None:
+        """The content key of the job's pubs, options, simulator and versions."""
+        if self.content_key is None:
+            try:
+                self.content_key = content_key(
+                    self.circuits, pubs_content(self.primitive, self.pubs), self.run_options,
+                    self.backend_options, self.backend_class, self.backend_name, self.primitive)
+            except Exception:  # noqa: BLE001 - a key is an optimisation, never a failed save
+                return None
+        return self.content_key
+
 
 @dataclass
 class Pending:
@@ -71,13 +83,16 @@ class Pending:
     session_id: str | None = None
     job_id: str = ""
     creation_date: Any = field(default_factory=utcnow)
+    reuse: str | None = None  # reuse_results: None, "seeded" or "unseeded"
 
     @classmethod
     def decide(cls, run_options: dict[str, Any], job_name: Any = None, job_tags: Any = None,
-               save_jobs: bool | None = None) -> Pending:
+               save_jobs: bool | None = None, primitive: Any = None) -> Pending:
         """Whether and how to save a primitive job: ``job_name`` / ``job_tags`` given to
         ``run`` or in the primitive's ``run_options`` (taken out of them), in the current
-        ``job_context``; never inside another primitive job (it saves itself)."""
+        ``job_context``; never inside another primitive job (it saves itself). Whether to
+        reuse a stored result: the primitive's ``reuse_results``, else its simulator's, the
+        ``job_context``'s or the settings'."""
         run_options = dict(run_options)
         named = run_options.pop("job_name", None)
         tags = [*check_tags(run_options.pop("job_tags", None)), *check_tags(job_tags)]
@@ -86,7 +101,11 @@ class Pending:
             save = False
         else:
             save = settings.save_jobs_default() if save_jobs is None else bool(save_jobs)
-        return cls(JobStore.default() if save else None, name, tags, run_options, session_id)
+        reuse_mode = None
+        if save and primitive is not None:
+            reuse_mode = reuse.mode(primitive._backend, getattr(primitive, "reuse_results", None))
+        return cls(JobStore.default() if save else None, name, tags, run_options, session_id,
+                   reuse=reuse_mode)
 
 
 def _kind(primitive: Any) -> str:
@@ -97,11 +116,44 @@ def submit(primitive: Any, pubs: list[Any], run_options: dict[str, Any], job_nam
            job_tags: Any = None) -> PrimitiveJob:
     """Run an Aer primitive's coerced ``pubs`` as one ``PrimitiveJob``, saved as one job under
     that job's id when it ends (unless saving is off)."""
-    pending = Pending.decide(run_options, job_name, job_tags, getattr(primitive, "save_jobs", None))
+    pending = Pending.decide(run_options, job_name, job_tags, getattr(primitive, "save_jobs", None),
+                             primitive)
+    if pending.reuse is not None:
+        try:
+            served = _reused(primitive, pubs, pending)
+        except Exception as exc:  # the store never stops a run: it runs instead
+            warnings.warn(f"Results were not reused: {exc}", JobStoreWarning, stacklevel=3)
+            served = None
+        if served is not None:
+            return served
     job = PrimitiveJob(_run_and_save, primitive, pubs, pending)
     pending.job_id = job.job_id()
+    job.reused_from = None
     job._submit()
     return job
+
+
+def _reused(primitive: Any, pubs: list[Any], pending: Pending) -> PrimitiveJob | None:
+    """A job done at once with the stored result of an identical primitive job, or None."""
+    backend_options = dict(primitive._backend.options.__dict__)
+    if pending.reuse != settings.REUSE_UNSEEDED and not is_seeded(
+            effective_options(pending.run_options, backend_options)):
+        return None
+    record = _record(primitive, pubs, pending, None, None, manifest_only=True)
+    found = reuse.lookup(pending.store, record.key())
+    if found is None:
+        return None
+    source, payload = found
+    job = PrimitiveJob(_given, payload["result"])
+    record.job_id = pending.job_id = job.job_id()
+    reuse.keep(pending.store, record, source, payload["result"])
+    job.reused_from = source
+    job._submit()
+    return job
+
+
+def _given(result: PrimitiveResult) -> PrimitiveResult:
+    return result
 
 
 def _run_and_save(primitive: Any, pubs: list[Any], pending: Pending) -> PrimitiveResult:
@@ -119,31 +171,36 @@ def _save(primitive: Any, pubs: list[Any], pending: Pending, result: PrimitiveRe
           error: str | None = None) -> None:
     if pending.store is None:
         return
-    kind = _kind(primitive)
     try:
-        options = dataclasses.asdict(primitive.options)
-        if kind == "sampler":
-            options.update(default_shots=primitive._default_shots, seed=primitive._seed)
-        record = PrimitiveRecord.from_backend(
-            primitive._backend,
-            job_id=pending.job_id,
-            circuits=[pub.circuit for pub in pubs],
-            run_options=pending.run_options,
-            result=result,
-            error=error,
-            status="ERROR" if error is not None else "DONE",
-            creation_date=pending.creation_date,
-            job_name=pending.job_name,
-            job_tags=pending.job_tags,
-            session_id=pending.session_id,
-            primitive=kind,
-            pubs=list(pubs),
-            primitive_options=options,
-        )
-        pending.store.save_later(record)
+        pending.store.save_later(_record(primitive, pubs, pending, result, error))
     except Exception as exc:  # never lose a live result to the store
-        warnings.warn(f"{kind} job {pending.job_id} was not saved: {exc}", JobStoreWarning,
-                      stacklevel=2)
+        warnings.warn(f"{_kind(primitive)} job {pending.job_id} was not saved: {exc}",
+                      JobStoreWarning, stacklevel=2)
+
+
+def _record(primitive: Any, pubs: list[Any], pending: Pending, result: PrimitiveResult | None,
+            error: str | None = None, manifest_only: bool = False) -> PrimitiveRecord:
+    kind = _kind(primitive)
+    options = dataclasses.asdict(primitive.options)
+    if kind == "sampler":
+        options.update(default_shots=primitive._default_shots, seed=primitive._seed)
+    return PrimitiveRecord.from_backend(
+        primitive._backend,
+        job_id=pending.job_id,
+        circuits=[pub.circuit for pub in pubs],
+        run_options=pending.run_options,
+        result=result,
+        error=error,
+        status="ERROR" if error is not None else "DONE",
+        creation_date=pending.creation_date,
+        job_name=pending.job_name,
+        job_tags=pending.job_tags,
+        session_id=pending.session_id,
+        primitive=kind,
+        pubs=list(pubs),
+        primitive_options=options,
+        manifest_only=manifest_only,
+    )
 
 
 def run_sampler(sampler: Any, pubs: Iterable[SamplerPubLike], shots: int | None = None,
@@ -171,6 +228,12 @@ def run_estimator(estimator: Any, pubs: Iterable[EstimatorPubLike],
     return submit(estimator, coerced, run_options, job_name, job_tags)
 
 
+def _reuse_value(value: bool | str | None) -> bool | str | None:
+    if value is not None:
+        settings.parse_reuse(value, "reuse_results")  # refused now, not at the first run
+    return value
+
+
 class SamplerV2(_AerSamplerV2):
     """``qiskit_aer.primitives.SamplerV2`` whose every job is saved to the local job store.
 
@@ -180,6 +243,9 @@ class SamplerV2(_AerSamplerV2):
         options: ``backend_options`` and ``run_options`` (``job_name`` / ``job_tags`` there
             name and tag every job), as for Aer's ``SamplerV2``.
         save_jobs: save this sampler's jobs (None: the global setting, on by default).
+        reuse_results: serve a job from an identical stored one instead of running it
+            (True: if seeded; ``"unseeded"``: even unseeded; None: as ``job_context`` or the
+            settings say). See README, "Reusing results".
     """
 
     def __init__(
@@ -189,9 +255,11 @@ class SamplerV2(_AerSamplerV2):
         seed: int | None = None,
         options: dict | None = None,
         save_jobs: bool | None = None,
+        reuse_results: bool | str | None = None,
     ):
         super().__init__(default_shots=default_shots, seed=seed, options=options)
         self.save_jobs = save_jobs
+        self.reuse_results = _reuse_value(reuse_results)
 
     def run(
         self,
@@ -210,7 +278,8 @@ class SamplerV2(_AerSamplerV2):
             job_tags: tags to find the job by (``jobs(job_tags=[...])``).
 
         Returns:
-            PrimitiveJob: its ``job_id()`` is the stored job's id.
+            PrimitiveJob: its ``job_id()`` is the stored job's id; ``reused_from`` the id
+            of the stored job whose result it reused, or None.
         """
         return run_sampler(self, pubs, shots, job_name, job_tags)
 
@@ -222,11 +291,15 @@ class EstimatorV2(_AerEstimatorV2):
         options: ``default_precision``, ``backend_options`` and ``run_options`` (``job_name``
             / ``job_tags`` there name and tag every job), as for Aer's ``EstimatorV2``.
         save_jobs: save this estimator's jobs (None: the global setting, on by default).
+        reuse_results: as for ``SamplerV2`` (the seed is ``run_options["seed_simulator"]``).
     """
 
-    def __init__(self, *, options: dict | None = None, save_jobs: bool | None = None):
+    def __init__(self, *, options: dict | None = None, save_jobs: bool | None = None,
+                 reuse_results: bool | str | None = None):
         super().__init__(options=options)
         self.save_jobs = save_jobs
+        self.reuse_results = _reuse_value(reuse_results)
+
 
     def run(
         self,
@@ -245,7 +318,8 @@ class EstimatorV2(_AerEstimatorV2):
             job_tags: tags to find the job by (``jobs(job_tags=[...])``).
 
         Returns:
-            PrimitiveJob: its ``job_id()`` is the stored job's id.
+            PrimitiveJob: its ``job_id()`` is the stored job's id; ``reused_from`` the id
+            of the stored job whose result it reused, or None.
         """
         return run_estimator(self, pubs, precision, job_name, job_tags)
 

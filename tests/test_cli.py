@@ -208,6 +208,7 @@ def test_list_json_fields(ids):
             "job_tags": ["bell", "paper"],
             "size": os.path.getsize(qaj.JobStore.default().get(ids["bell"]).archive_path),
             "primitive": None,
+            "reused_from": None,
         }
     ]
     dt.datetime.fromisoformat(rows[0]["creation_date"])

@@ -154,18 +154,32 @@ def test_unseeded_jobs_are_reused_only_when_asked(backend, bell):
     assert backend.run(bell, shots=50, reuse_results="unseeded").reused_from is not None
 
 
-def test_a_tampered_archive_is_never_served(backend, store, bell):
+@pytest.mark.parametrize("when", ["before the run", "after the run"])
+def test_a_tampered_archive_is_never_served(backend, store, bell, when):
     job = backend.run(bell, shots=60, seed_simulator=3)
     job.result()
     store.flush()
     path = backend.retrieve_job(job.job_id()).archive_path
 
-    def change(members):
+    def change(members):  # the payload changed, its signed manifest not
         members[PAYLOAD] = members[PAYLOAD][:-1] + b"\x00"
 
-    rewrite_archive(path, change)
+    if when == "before the run":
+        rewrite_archive(path, change)
     again = backend.run(bell, shots=60, seed_simulator=3, reuse_results=True)
-    assert again.reused_from is None and again.result().get_counts() == job.result().get_counts()
+    # the payload is read when the result is asked for, not before
+    assert again.reused_from == job.job_id() and again.status() is JobStatus.DONE
+    if when == "after the run":
+        store.flush()  # (the writer may have stored the reuse meanwhile: it is replaced)
+        rewrite_archive(path, change)
+    with pytest.warns(qaj.JobStoreWarning, match="does not verify.*runs instead"):
+        result = again.result()
+    assert again.reused_from is None and result.get_counts() == job.result().get_counts()
+    assert result.job_id == again.job_id()
+    store.flush()
+    stored = backend.retrieve_job(again.job_id())  # stored as a job that ran
+    assert stored.reused_from is None and PAYLOAD in stored.manifest["members"]
+    assert stored.result().get_counts() == result.get_counts()
 
 
 def test_an_untrusted_import_is_never_served(backend, store, bell, tmp_path, monkeypatch):
@@ -354,7 +368,17 @@ def test_cli_lists_and_shows_reuses(backend, store, bell):
     assert [row["job_id"] for row in json.loads(listed.output)] == [reuse.job_id()]
     shown = runner.invoke(cli, ["show", reuse.job_id()])
     assert shown.exit_code == 0, shown.output
-    assert f"reused from {original.job_id()}" in shown.output
+    assert f"reused the result of job {original.job_id()}" in shown.output
+    [row] = json.loads(runner.invoke(cli, ["list", "--local", "--reused", "--json"]).output)
+    assert row["reused_from"] == original.job_id()
+    everything = json.loads(runner.invoke(cli, ["list", "--local", "--json"]).output)
+    assert {r["job_id"]: r["reused_from"] for r in everything} == {
+        reuse.job_id(): original.job_id(), original.job_id(): None}
+    wide = runner.invoke(cli, ["list", "--local", "--wide"])
+    assert "reused_from" in wide.output and original.job_id() in wide.output
+    card = backend.retrieve_job(reuse.job_id())._repr_html_()
+    assert f"reused the result of job <code>{original.job_id()}</code>" in card
+    assert "reused the result" not in backend.retrieve_job(original.job_id())._repr_html_()
 
 
 def test_content_key_sees_every_change():

@@ -35,7 +35,7 @@ from .base import (
     resolved,
 )
 
-COLUMNS = (*SUMMARY_FIELDS, "primitive", "location")
+COLUMNS = (*SUMMARY_FIELDS, "primitive", "reused_from", "location")
 DEFAULT_COLUMNS = [f for f in SUMMARY_FIELDS if f != "method"]
 
 
@@ -212,7 +212,8 @@ def show(
         facts.add_row("pieces", progress_line(job.progress()))
     out.print(facts)
     if job.reused_from:
-        out.print(f"\nreused from {job.reused_from} (reuse_results: not simulated again)")
+        out.print(f"\nreused the result of job {job.reused_from} (reuse_results: not "
+                  "simulated again)", markup=False)
     for title, values in options.items():
         if values:
             note = "" if all_options or title == "run_options" else " (not default)"

@@ -21,6 +21,7 @@ from typing import Any
 from qiskit.providers import JobError, JobStatus
 
 from .. import pieces as journal
+from .. import reuse
 from ..exceptions import JobStoreError
 from ..pieces import Progress
 from ..process import is_this_host, process_alive
@@ -128,7 +129,7 @@ def resume(stored: Any, executor: Any = None) -> SweepJob:
     if executor is not None:
         sweep["executor"] = sweep_info(executor, None, None, 0)["executor"]
     ctx = SaveContext(store, stored.name, stored.tags, stored.creation_date(),
-                      session_id=stored.session_id)
+                      session_id=stored.session_id, reuse=reuse.mode(stored.backend(), None))
     run_options = {k: v for k, v in data["run_options"].items() if k != "executor_kind"}
     job = SweepJob(
         stored.backend(),

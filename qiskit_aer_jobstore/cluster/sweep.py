@@ -20,6 +20,7 @@ from typing import Any
 from qiskit.providers import JobError, JobStatus
 from qiskit_aer.jobs import AerJob
 
+from .. import reuse
 from ..pieces import Progress
 from ..record import JobRecord
 from .plan import Piece, merge_results
@@ -149,13 +150,41 @@ class SweepJob(AerJob):
         error = None
         try:
             self._save("RUNNING")
-            missing = [p for p in self._plan if p.index not in self._results]
+            missing = self._reuse_pieces([p for p in self._plan if p.index not in self._results])
             if missing:
                 self._run_pieces(missing)
         except BaseException as exc:  # coordination itself failed: report, never hang
             if not self._cancel.is_set():  # after a cancel (pool shut down, ...) it ends CANCELLED
                 error = f"{type(exc).__name__}: {exc}"
         self._finish(time.time() - start, error)
+
+    def _reuse_pieces(self, pieces: list[Piece]) -> list[Piece]:
+        """With ``reuse_results``, take each piece identical to a stored job (same circuits,
+        binds, options, seed and shots) from the store; the pieces left to run."""
+        ctx = self._ctx
+        if ctx is None or getattr(ctx, "reuse", None) is None:
+            return pieces
+        left = []
+        for piece in pieces:
+            task = self._task(piece)
+            try:
+                found = reuse.piece_result(ctx.store, self._backend, task.circuits,
+                                           task.parameter_binds, task.run_options,
+                                           self._job_id, SWEEP_OPTIONS)
+            except Exception:  # noqa: BLE001 - the store never stops a run: it runs instead
+                found = None
+            if found is None:
+                left.append(piece)
+                continue
+            source, result = found
+            now = time.time()
+            info = {"status": "DONE", "reused_from": source, "start_time": now,
+                    "end_time": now, "time_taken": 0.0}
+            with self._lock:
+                self._results[piece.index] = result
+            self._set_info(piece, info)
+            self._save_piece(piece, info, result)
+        return left
 
     def _run_pieces(self, pieces: list[Piece]) -> None:
         runner = Runner(self._executor)

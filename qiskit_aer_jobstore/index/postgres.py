@@ -304,6 +304,14 @@ class PostgresIndex:
         rows = self._rows(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE job_id = %s", [job_id])
         return rows[0] if rows else None
 
+    def reusable(self, content_key: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Rows of ``DONE`` jobs with this content key holding their own payload, newest
+        first (the ``jobs_content_key`` index drives it): what a teammate's job may serve."""
+        return self._rows(
+            f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE content_key = %s AND status = 'DONE' "
+            "AND payload_in IS NULL ORDER BY created DESC, job_id DESC LIMIT %s",
+            [content_key, limit])
+
     def sha256_of(self, job_id: str) -> str | None:
         row = self._run(
             lambda c: c.execute("SELECT sha256 FROM jobs WHERE job_id = %s", (job_id,)).fetchone()
