@@ -1,0 +1,120 @@
+"""Circuits of untrusted jobs, parsed in a child process that may die.
+
+A crafted ``circuits.qpy`` can make Qiskit's QPY reader allocate without bound and abort the
+process (SECURITY.md), so ``aer-jobs ui`` never parses an untrusted job's QPY itself: it hands
+the bytes to ``python -m qiskit_aer_jobstore.web.isolate``, with a memory limit and a timeout,
+and shows what comes back (or that nothing did). Trusted jobs' circuits are drawn in-process
+with the same :func:`describe`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from typing import Any
+
+# What one page draws: more circuits are counted, not drawn.
+MAX_DRAWN = 8
+TIMEOUT_S = 60.0
+MEMORY_LIMIT = 4 << 30  # bytes of address space the child may map
+
+
+def describe(circuits: list[Any], limit: int = MAX_DRAWN) -> dict[str, Any]:
+    """The first ``limit`` circuits as JSON-ready dicts (name, qubits, depth, gate counts,
+    metadata, an SVG drawing or None, a text drawing), and how many there are."""
+    from ..notebook import jsonable
+
+    drawn = []
+    for circuit in circuits[:limit]:
+        drawn.append({
+            "name": circuit.name,
+            "num_qubits": circuit.num_qubits,
+            "num_clbits": circuit.num_clbits,
+            "depth": circuit.depth(),
+            "ops": {str(k): int(v) for k, v in circuit.count_ops().items()},
+            "parameters": [p.name for p in circuit.parameters],
+            "metadata": jsonable(circuit.metadata or {}),
+            "svg": _svg(circuit),
+            "text": _text(circuit),
+        })
+    return {"count": len(circuits), "circuits": drawn, "error": None}
+
+
+def _svg(circuit: Any) -> str | None:
+    try:
+        from .. import pictures
+    except ImportError:
+        return None
+    return pictures.circuit_svg(circuit)
+
+
+def _text(circuit: Any) -> str:
+    return str(circuit.draw(output="text", fold=-1))
+
+
+def _limit_memory() -> None:
+    """In the child, once Qiskit is imported: cap its address space, so a crafted length
+    makes the reader fail there instead of taking the machine's memory."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    except (ImportError, ValueError, OSError):
+        pass  # no limit on this platform: the timeout and the process boundary remain
+
+
+def describe_untrusted(qpy_bytes: bytes, label: str, limit: int = MAX_DRAWN) -> dict[str, Any]:
+    """:func:`describe` of the circuits in ``qpy_bytes``, parsed in a child process.
+
+    Never raises for what the bytes hold: a child that fails, dies or hangs gives
+    ``{"count": None, "circuits": [], "error": "<what happened>"}``.
+    """
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "qiskit_aer_jobstore.web.isolate", str(limit)],
+            input=qpy_bytes, capture_output=True, timeout=TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return _failed(f"{label}: reading the QPY copy of the circuits took over {TIMEOUT_S:g} s; "
+                       "it was stopped.")
+    except OSError as exc:
+        return _failed(f"{label}: the circuits could not be read in a child process ({exc}).")
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exited with code {proc.returncode}")
+        return _failed(f"{label}: the process reading the QPY copy of the circuits {how} "
+                       f"{tail[0]}".strip())
+    try:
+        found = json.loads(proc.stdout)
+    except ValueError:
+        return _failed(f"{label}: the process reading the circuits answered no JSON.")
+    return found if isinstance(found, dict) else _failed(f"{label}: unexpected answer.")
+
+
+def _failed(message: str) -> dict[str, Any]:
+    return {"count": None, "circuits": [], "error": message}
+
+
+def _main() -> int:
+    """The child: QPY bytes on stdin, :func:`describe` as JSON on stdout."""
+    from qiskit import qpy
+
+    _limit_memory()
+    limit = int(sys.argv[1]) if len(sys.argv) > 1 else MAX_DRAWN
+    data = sys.stdin.buffer.read()
+    try:
+        circuits = list(qpy.load(io.BytesIO(data)))
+    except Exception as exc:  # damaged or newer QPY: say so, the page shows the rest
+        found = _failed(f"the QPY copy of the circuits cannot be loaded with the installed "
+                        f"Qiskit ({type(exc).__name__}: {exc}).")
+    else:
+        found = describe(circuits, limit)
+    sys.stdout.write(json.dumps(found, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

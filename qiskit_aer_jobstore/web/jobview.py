@@ -1,0 +1,160 @@
+"""What ``aer-jobs ui`` shows of one job: manifest, options, noise, circuits, results, pieces.
+
+Untrusted jobs (not signed by the store's key) are read through their portable copies only,
+and their circuits are parsed in a child process (:mod:`.isolate`); trusted jobs are read
+in-process. Everything here is data: the templates escape it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qiskit.providers import JobError
+
+from ..exceptions import JobStoreError
+from ..manifest import PAYLOAD
+from ..notebook import changed_backend_options, estimator_rows, experiments, jsonable
+from .isolate import MAX_DRAWN, describe, describe_untrusted
+
+# Experiments drawn as histograms on a page (their counts are all in the JSON twin).
+MAX_HISTOGRAMS = 16
+_CLIP = 300
+
+
+def clipped(value: Any, width: int = _CLIP) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def trusted_here(source: Any, archive: str) -> bool:
+    """Whether the store's key signed this archive (an unreadable one is not trusted)."""
+    try:
+        return bool(source.signed_here(archive))
+    except (JobStoreError, OSError):
+        return False
+
+
+def noise_summary(noise: Any) -> dict[str, Any] | None:
+    """A noise model in a few lines: basis gates, which instructions and qubits have errors."""
+    if noise is None:
+        return None
+    if hasattr(noise, "noise_instructions"):
+        return {
+            "basis_gates": list(noise.basis_gates),
+            "instructions with errors": list(noise.noise_instructions),
+            "qubits with errors": [int(q) for q in getattr(noise, "noise_qubits", [])],
+            "text": str(noise),
+        }
+    if isinstance(noise, dict):  # a portable copy: NoiseModel.to_dict()
+        errors = noise.get("errors") if isinstance(noise.get("errors"), list) else []
+        ops = sorted({str(op) for e in errors if isinstance(e, dict)
+                      for op in e.get("operations", []) or []})
+        return {"errors": len(errors), "instructions with errors": ops,
+                "text": clipped(noise, 2000)}
+    return {"text": clipped(noise, 2000)}
+
+
+def _options(job: Any, trusted: bool) -> tuple[dict, dict, Any, str | None]:
+    try:
+        run = job.run_options()
+        backend = job.backend_options()
+    except (JobError, JobStoreError) as exc:
+        return {}, {}, None, str(exc)
+    noise = run.pop("noise_model", None)
+    noise = backend.pop("noise_model", None) if noise is None else noise
+    backend.pop("noise_model", None)
+    if trusted:
+        try:  # only what differs from the simulator's defaults, as `aer-jobs show` does
+            changed = changed_backend_options(job)
+            backend = {k: v for k, v in changed.items() if k != "noise_model"}
+        except Exception:  # a simulator that cannot be rebuilt here: all options
+            pass
+    return ({k: clipped(v) for k, v in sorted(run.items())},
+            {k: clipped(v) for k, v in sorted(backend.items())}, noise, None)
+
+
+def _circuits(source: Any, job: Any, archive: str, trusted: bool) -> dict[str, Any]:
+    try:
+        if trusted:
+            return describe(job.circuits())
+        payload = source.read_job(archive, trusted=False)
+        qpy_bytes = getattr(payload, "qpy_bytes", None)
+        if qpy_bytes is None:
+            return {"count": None, "circuits": [], "error": payload.get("circuits_error")}
+        return describe_untrusted(qpy_bytes, source.archive_label(archive))
+    except (JobError, JobStoreError) as exc:
+        return {"count": None, "circuits": [], "error": str(exc)}
+
+
+def _results(job: Any) -> tuple[list[dict[str, Any]], str | None]:
+    if not job.in_final_state():
+        return [], None
+    try:
+        found = experiments(job)
+    except (JobError, JobStoreError) as exc:
+        return [], str(exc)
+    for entry in found[:MAX_HISTOGRAMS]:
+        if "counts" in entry:
+            entry["histogram"] = _histogram(entry["counts"])
+    for entry in found:
+        if "data" in entry and "evs" in entry["data"]:
+            entry["estimator"] = estimator_rows(entry)
+    return found, None
+
+
+def _histogram(counts: dict[str, int]) -> str | None:
+    try:
+        from .. import pictures
+    except ImportError:
+        return None
+    return pictures.counts_histogram_svg(counts)
+
+
+def job_view(source: Any, job_id: str) -> dict[str, Any]:
+    """Everything the job page shows, JSON-ready.
+
+    Raises:
+        JobNotFoundError: no such job.
+    """
+    row = source.row(job_id)
+    job = source.get(job_id)
+    manifest = job.manifest
+    payload_archive = row["archive"]  # a reuse's payload is in its original's archive
+    if manifest.get("payload_in"):
+        try:
+            payload_archive = source.row(manifest["payload_in"])["archive"]
+        except JobStoreError:
+            pass
+    trusted = trusted_here(source, row["archive"]) and trusted_here(source, payload_archive)
+    if not trusted:
+        job = source.get(job_id, trusted=False)
+    final = job.in_final_state()
+    has_payload = final or PAYLOAD in (manifest.get("members") or {}) or bool(
+        manifest.get("payload_in"))
+    run_options, backend_options, noise, options_error = (
+        _options(job, trusted) if has_payload else ({}, {}, None, None))
+    found, results_error = _results(job)
+    circuits = (_circuits(source, job, payload_archive, trusted) if has_payload
+                else {"count": None, "circuits": [], "error": None})
+    pieces = job.sub_jobs()
+    return {
+        "job_id": job_id,
+        "manifest": jsonable(manifest),
+        "status": job.status().name,
+        "final": final,
+        "trusted": trusted,
+        "location": getattr(job, "location", "local"),
+        "error_message": job.error_message(),
+        "reused_from": job.reused_from,
+        "run_options": run_options,
+        "backend_options": backend_options,
+        "options_error": options_error,
+        "noise_model": noise_summary(noise),
+        "circuits": circuits,
+        "experiments": found,
+        "results_error": results_error,
+        "progress": job.progress()._asdict(),
+        "sub_jobs": jsonable(pieces),
+        "max_drawn": MAX_DRAWN,
+        "max_histograms": MAX_HISTOGRAMS,
+    }
