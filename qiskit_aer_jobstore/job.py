@@ -154,6 +154,12 @@ class StoredAerJob(JobV1):
         return self._manifest.get("reused_from")
 
     @property
+    def rerun_of(self) -> str | None:
+        """The id of the stored job this one reran (``rerun()``); None for a job that did not
+        come from a rerun."""
+        return self._manifest.get("rerun_of")
+
+    @property
     def result_dropped(self) -> bool:
         """True if the job was over ``max_job_bytes`` and was stored without its result."""
         return bool(self._manifest.get("result_dropped"))

@@ -27,7 +27,7 @@ from qiskit_aer.primitives import SamplerV2 as _AerSamplerV2
 
 from . import settings
 from .backends import carry_physics, rebuild_backend
-from .context import check_tags, names_for, saving_suppressed, suppressed
+from .context import check_tags, names_for, provenance, saving_suppressed, suppressed
 from .exceptions import JobStoreError, JobStoreWarning
 from .grafting import Grafts
 from .record import JobRecord
@@ -71,6 +71,7 @@ class Pending:
     session_id: str | None = None
     job_id: str = ""
     creation_date: Any = field(default_factory=utcnow)
+    provenance: dict[str, str] = field(default_factory=provenance)  # rerun_of, read at run
 
     @classmethod
     def decide(cls, run_options: dict[str, Any], job_name: Any = None, job_tags: Any = None,
@@ -139,6 +140,7 @@ def _save(primitive: Any, pubs: list[Any], pending: Pending, result: PrimitiveRe
             primitive=kind,
             pubs=list(pubs),
             primitive_options=options,
+            extra_manifest=dict(pending.provenance),
         )
         pending.store.save_later(record)
     except Exception as exc:  # never lose a live result to the store

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from qiskit.providers import JobError
 
-from . import cluster, runtime
+from . import cluster, context, runtime
 from .backends import carry_physics, is_store_enabled, rebuild_backend, simulator_class
 from .exceptions import JobStoreError
 from .job import StoredAerJob, provide_runner
@@ -21,7 +21,13 @@ from .primitives import rerun as rerun_primitive
 
 
 def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
-    """Run ``job``'s circuits again; see :meth:`StoredAerJob.rerun`."""
+    """Run ``job``'s circuits again; see :meth:`StoredAerJob.rerun`. The new job's manifest
+    records ``rerun_of``: ``job``'s id."""
+    with context.rerunning(job.job_id()):
+        return _rerun(job, backend, **run_options)
+
+
+def _rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
     if job.manifest.get("client") == runtime.CLIENT:
         return runtime.rerun(job, backend, **run_options)
     if job.primitive:
