@@ -15,6 +15,8 @@ import subprocess
 import sys
 from typing import Any
 
+from ..pictures import circuit_svg, circuit_text
+
 # What one page draws: more circuits are counted, not drawn.
 MAX_DRAWN = 8
 TIMEOUT_S = 60.0
@@ -36,22 +38,10 @@ def describe(circuits: list[Any], limit: int = MAX_DRAWN) -> dict[str, Any]:
             "ops": {str(k): int(v) for k, v in circuit.count_ops().items()},
             "parameters": [p.name for p in circuit.parameters],
             "metadata": jsonable(circuit.metadata or {}),
-            "svg": _svg(circuit),
-            "text": _text(circuit),
+            "svg": circuit_svg(circuit),
+            "text": circuit_text(circuit),
         })
     return {"count": len(circuits), "circuits": drawn, "error": None}
-
-
-def _svg(circuit: Any) -> str | None:
-    try:
-        from .. import pictures
-    except ImportError:
-        return None
-    return pictures.circuit_svg(circuit)
-
-
-def _text(circuit: Any) -> str:
-    return str(circuit.draw(output="text", fold=-1))
 
 
 def _limit_memory() -> None:

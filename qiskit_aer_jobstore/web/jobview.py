@@ -14,6 +14,7 @@ from qiskit.providers import JobError
 from ..exceptions import JobStoreError
 from ..manifest import PAYLOAD
 from ..notebook import changed_backend_options, estimator_rows, experiments, jsonable
+from ..pictures import counts_histogram_svg
 from .isolate import MAX_DRAWN, describe, describe_untrusted
 
 # Experiments drawn as histograms on a page (their counts are all in the JSON twin).
@@ -95,19 +96,11 @@ def _results(job: Any) -> tuple[list[dict[str, Any]], str | None]:
         return [], str(exc)
     for entry in found[:MAX_HISTOGRAMS]:
         if "counts" in entry:
-            entry["histogram"] = _histogram(entry["counts"])
+            entry["histogram"] = counts_histogram_svg(entry["counts"])
     for entry in found:
         if "data" in entry and "evs" in entry["data"]:
             entry["estimator"] = estimator_rows(entry)
     return found, None
-
-
-def _histogram(counts: dict[str, int]) -> str | None:
-    try:
-        from .. import pictures
-    except ImportError:
-        return None
-    return pictures.counts_histogram_svg(counts)
 
 
 def job_view(source: Any, job_id: str) -> dict[str, Any]:
