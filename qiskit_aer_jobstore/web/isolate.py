@@ -72,16 +72,21 @@ def describe_untrusted(qpy_bytes: bytes, label: str, limit: int = MAX_DRAWN) -> 
     except OSError as exc:
         return _failed(f"{label}: the circuits could not be read in a child process ({exc}).")
     if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        said = [ln for ln in lines if "Warning" not in ln and not ln.startswith("note:")]
         how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
                else f"exited with code {proc.returncode}")
-        return _failed(f"{label}: the process reading the QPY copy of the circuits {how} "
-                       f"{tail[0]}".strip())
+        return _failed(f"{label}: the process reading the QPY copy of the circuits {how}"
+                       f"{f' ({said[0][:200]})' if said else ''}; this server is unharmed.")
     try:
         found = json.loads(proc.stdout)
     except ValueError:
         return _failed(f"{label}: the process reading the circuits answered no JSON.")
-    return found if isinstance(found, dict) else _failed(f"{label}: unexpected answer.")
+    if not isinstance(found, dict):
+        return _failed(f"{label}: the process reading the circuits answered {type(found)}.")
+    if found.get("error"):
+        found["error"] = f"{label}: {found['error']}"
+    return found
 
 
 def _failed(message: str) -> dict[str, Any]:

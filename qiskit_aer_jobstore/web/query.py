@@ -90,7 +90,12 @@ def filters_of(params: Any) -> dict[str, Any]:
         if flag not in ("true", "1", "yes", "false", "0", "no"):
             raise BadQuery(f"Invalid reused {params['reused']!r}: give true or false.")
         filters["reused"] = flag in ("true", "1", "yes")
-    JobFilter.from_kwargs(**filters)  # says at once what is wrong with a value
+    try:
+        JobFilter.from_kwargs(**filters)  # says at once what is wrong with a value
+    except BadQuery:
+        raise
+    except JobStoreError as exc:
+        raise BadQuery(str(exc)) from None
     return filters
 
 
