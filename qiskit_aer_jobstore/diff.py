@@ -35,7 +35,7 @@ from .exceptions import JobArchiveError, JobStoreError
 if TYPE_CHECKING:
     from .job import StoredAerJob
 
-__all__ = ["JobDiff", "diff_jobs", "same_values", "shot_noise_tvd", "tvd"]
+__all__ = ["JobDiff", "diff_jobs", "read_experiments", "same_values", "shot_noise_tvd", "tvd"]
 
 _FACTS = (
     "backend_name",
@@ -99,7 +99,15 @@ def _primitive_experiments(result: Any) -> list[dict[str, Any]]:
     return found
 
 
-def _experiments(job: StoredAerJob) -> list[dict[str, Any]]:
+def read_experiments(job: StoredAerJob) -> list[dict[str, Any]]:
+    """A finished job's experiments (a backend job's circuits, a primitive job's pubs), each
+    ``{"name", "counts", "registers", "data"}``: counts None when it measured nothing,
+    ``registers`` a sampler pub's counts per register (when it has several), ``data`` what
+    else it saved (states, ``evs``, ``stds``...) as stored.
+
+    Raises:
+        JobError: the job has no result (still running, failed, result dropped).
+    """
     result = job.result()
     if hasattr(result, "results"):
         return _backend_experiments(result)
@@ -158,7 +166,7 @@ def _compare_results(a: StoredAerJob, b: StoredAerJob) -> tuple[list[dict], list
     sides, errors = [], {}
     for label, job in (("a", a), ("b", b)):
         try:
-            sides.append(_experiments(job))
+            sides.append(read_experiments(job))
         except (JobError, JobArchiveError, JobStoreError) as exc:
             sides.append(None)
             errors[label] = str(exc)
