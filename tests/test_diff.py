@@ -13,6 +13,7 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer.noise import NoiseModel, depolarizing_error
 
+import qiskit_aer_jobstore as qaj
 from qiskit_aer_jobstore.archive import ArchiveReader
 from qiskit_aer_jobstore.cli import cli
 from qiskit_aer_jobstore.compare import shot_noise_tvd, tvd
@@ -235,3 +236,22 @@ def test_diff_html_is_escaped_and_overlays_histograms(store, backend):
     assert "<script" not in page and "&lt;script&gt;" in page
     assert page.count("class='aer-histogram'") == 1
     assert "JobDiff" in page
+
+
+def test_a_job_without_result_is_not_comparable_but_its_inputs_are(pair, store):
+    a, _, _ = pair
+    store.save(
+        qaj.JobRecord(
+            job_id="failed-1",
+            backend_name="aer_simulator",
+            circuits=[rotated(0.3), rotated(1.0)],
+            status="ERROR",
+            error="AerError: out of memory",
+        )
+    )
+    found = a.diff(store.get("failed-1"))
+    assert found.results_verdict == "not comparable" and not found.equal
+    assert found.experiments == [] and "out of memory" in found.results_error["b"]
+    assert all(c["equal"] for c in found.circuits)
+    out = run("diff", a.job_id(), "failed-1").stdout
+    assert "B has no results" in out and "out of memory" in out
