@@ -14,6 +14,7 @@ from .backends import (
 )
 from .clients import disable, enable
 from .context import job_context
+from .diff import JobDiff, diff_jobs
 from .exceptions import (
     AmbiguousJobIdError,
     InvalidJobIdError,
@@ -42,6 +43,7 @@ __all__ = [
     "AmbiguousJobIdError",
     "InvalidJobIdError",
     "JobArchiveError",
+    "JobDiff",
     "JobFilter",
     "JobNotFoundError",
     "JobRecord",
@@ -61,6 +63,7 @@ __all__ = [
     "TeamStore",
     "UnitarySimulator",
     "__version__",
+    "diff_jobs",
     "disable",
     "enable",
     "execute",
