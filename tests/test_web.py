@@ -349,3 +349,40 @@ def test_team_store_section(store, backend, team_env):
 def test_remote_without_a_team_store_says_what_to_set(store):
     answer = client(store).get("/api/jobs?location=remote")
     assert answer.status_code == 400 and "remote_index" in answer.json()["error"]
+
+
+def test_diff_page_overlays_histograms_and_has_a_json_twin(jobs, store):
+    app = client(store)
+    page = app.get(f"/diff/{jobs['a'][:8]}/{jobs['b']}")
+    assert page.status_code == 200 and 'class="overlaid"' in page.text and "<svg" in page.text
+    assert "rx(0.3)" in page.text and "rx(0.4)" in page.text  # the one changed angle
+    data = app.get(f"/api/diff/{jobs['a']}/{jobs['b']}").json()
+    assert data["a"] == jobs["a"] and data["experiments"][0]["index"] == 0
+    assert 0 < data["experiments"][0]["tvd"] < 0.2 and data["same_inputs"] is False
+    assert app.get(f"/diff/{jobs['a']}/{jobs['b']}?format=json").json() == data
+    same = app.get(f"/api/diff/{jobs['a']}/{jobs['a']}").json()
+    assert same["equal"] is True and same["experiments"][0]["tvd"] == 0
+    picked = app.get(f"/diff?job={jobs['a']}&job={jobs['b']}", follow_redirects=False)
+    assert picked.status_code == 303 and picked.headers["location"].endswith(
+        f"/diff/{jobs['a']}/{jobs['b']}")
+    assert app.get(f"/diff?job={jobs['a']}").status_code == 400
+    assert app.get(f"/diff/{jobs['a']}/nope").status_code == 404
+
+
+def test_untrusted_diff_runs_in_a_child(jobs, store, tmp_path, monkeypatch):
+    other = untrusted(store, tmp_path, jobs["a"])
+    other.import_archive(store.export_archive(jobs["b"], tmp_path / "b"))
+    monkeypatch.setattr(qpy, "load", lambda *a, **k: pytest.fail("QPY parsed in the server"))
+    data = client(other).get(f"/api/diff/{jobs['a']}/{jobs['b']}").json()
+    assert data["experiments"][0]["tvd"] > 0 and not data["circuits"][0]["equal"]
+    page = client(other).get(f"/diff/{jobs['a']}/{jobs['b']}")
+    assert page.status_code == 200 and "untrusted" in page.text and "<svg" in page.text
+
+
+def test_a_hostile_archive_in_a_diff_does_not_take_the_server_down(jobs, store, tmp_path):
+    other = untrusted(store, tmp_path, jobs["a"], hostile_qpy())
+    other.import_archive(store.export_archive(jobs["b"], tmp_path / "b"))
+    app = client(other)
+    page = app.get(f"/diff/{jobs['a']}/{jobs['b']}")
+    assert page.status_code == 200 and "unharmed" in page.text
+    assert app.get("/").status_code == 200

@@ -35,7 +35,7 @@ from ..exceptions import (
 from ..manifest import tag_list
 from ..notebook import cell, header
 from ..store import JobStore
-from .jobview import job_view
+from .jobview import diff_view, job_view
 from .query import BadQuery, table_page
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -180,6 +180,16 @@ class _Pages:
         return self.reply(request, data, "job.html", api, job=data, piece_keys=keys,
                           refresh=None if data["final"] else REFRESH_S)
 
+    def diff(self, request: Request, api: bool = False) -> Response:
+        try:
+            source = self.source(request)
+            a, b = (self.resolved(source, request.path_params[k]) for k in ("a", "b"))
+            view = diff_view(source, a, b)
+        except JobStoreError as exc:
+            return self.failure(request, exc, api)
+        data = view["diff"] if view["diff"] is not None else {"error": view["error"]}
+        return self.reply(request, data, "diff.html", api, view=view)
+
     def diff_pick(self, request: Request) -> Response:
         picked = request.query_params.getlist("job")
         if len(picked) != 2:
@@ -271,6 +281,8 @@ def create_app(store: JobStore | None = None, team: Any = None, write: bool = Fa
         Route("/jobs/{job_id}", pages.job, name="job"),
         Route("/api/jobs/{job_id}", lambda r: pages.job(r, api=True), name="api_job"),
         Route("/diff", pages.diff_pick, name="diff_pick"),
+        Route("/diff/{a}/{b}", pages.diff, name="diff"),
+        Route("/api/diff/{a}/{b}", lambda r: pages.diff(r, api=True), name="api_diff"),
         Route("/jobs/{job_id}/delete", pages.job_delete, methods=["POST"], name="job_delete"),
         Route("/jobs/{job_id}/tags", pages.job_tags, methods=["POST"], name="job_tags"),
         Mount("/static", StaticFiles(packages=[("qiskit_aer_jobstore.web", "static")]),

@@ -93,10 +93,61 @@ def _failed(message: str) -> dict[str, Any]:
     return {"count": None, "circuits": [], "error": message}
 
 
+def diff_of(source: Any, a: str, b: str, trusted: bool) -> dict[str, Any]:
+    """Two jobs of ``source`` compared (``diff_jobs``) as ``{"diff": JobDiff.to_dict(),
+    "counts_pairs": [[counts A, counts B], ...]}``. Untrusted ones are read from their
+    portable copies, the whole comparison in a child process (it parses their QPY)."""
+    from ..diff import diff_jobs
+
+    if trusted:
+        found = diff_jobs(source.get(a), source.get(b))
+        return {"diff": found.to_dict(), "counts_pairs": found.counts_pairs, "error": None}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "qiskit_aer_jobstore.web.isolate", "diff", a, b],
+            input=json.dumps(_where(source)).encode(), capture_output=True, timeout=TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return {"diff": None, "counts_pairs": [], "error": f"comparing took over {TIMEOUT_S:g} s"}
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        return {"diff": None, "counts_pairs": [], "error": (
+            f"the process comparing the jobs ended with code {proc.returncode}"
+            f"{f' ({lines[-1][:300]})' if lines else ''}; this server is unharmed.")}
+    return json.loads(proc.stdout)
+
+
+def _where(source: Any) -> dict[str, Any]:
+    path = getattr(source, "path", None)
+    if path is None:  # the team store: the child opens the configured one
+        return {"location": "remote"}
+    return {"location": "local", "path": str(path), "key": str(source.key_path)}
+
+
+def _diff_main(a: str, b: str) -> int:
+    """The child comparing two jobs, untrusted ones from their portable copies only."""
+    from ..diff import diff_jobs
+    from ..store import JobStore
+    from ..team import require_remote
+
+    where = json.loads(sys.stdin.buffer.read())
+    _limit_memory()
+    source = (JobStore(where["path"], where["key"]) if where["location"] == "local"
+              else require_remote())
+    jobs = [source.get(job_id, trusted=False) for job_id in (a, b)]
+    found = diff_jobs(*jobs)
+    sys.stdout.write(json.dumps({"diff": found.to_dict(), "counts_pairs": found.counts_pairs,
+                                 "error": None}, default=str))
+    return 0
+
+
 def _main() -> int:
-    """The child: QPY bytes on stdin, :func:`describe` as JSON on stdout."""
+    """The child: QPY bytes on stdin, :func:`describe` as JSON on stdout (or, with ``diff A
+    B``, the store's location on stdin and :func:`diff_of` on stdout)."""
     from qiskit import qpy
 
+    if sys.argv[1:2] == ["diff"]:
+        return _diff_main(sys.argv[2], sys.argv[3])
     _limit_memory()
     limit = int(sys.argv[1]) if len(sys.argv) > 1 else MAX_DRAWN
     data = sys.stdin.buffer.read()

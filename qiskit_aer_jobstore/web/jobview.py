@@ -7,15 +7,17 @@ in-process. Everything here is data: the templates escape it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from qiskit.providers import JobError
 
+from ..diffview import HISTOGRAMS
 from ..exceptions import JobStoreError
 from ..manifest import PAYLOAD
 from ..notebook import changed_backend_options, estimator_rows, experiments, jsonable
-from ..pictures import counts_histogram_svg
-from .isolate import MAX_DRAWN, describe, describe_untrusted
+from ..pictures import counts_histogram_svg, overlaid_histogram_svg
+from .isolate import MAX_DRAWN, describe, describe_untrusted, diff_of
 
 # Experiments drawn as histograms on a page (their counts are all in the JSON twin).
 MAX_HISTOGRAMS = 16
@@ -33,6 +35,21 @@ def trusted_here(source: Any, archive: str) -> bool:
         return bool(source.signed_here(archive))
     except (JobStoreError, OSError):
         return False
+
+
+def trust_of(source: Any, job_id: str) -> tuple[bool, str]:
+    """Whether a job may be read in-process (its archive, and a reuse's original's, signed
+    by the store's key), and the archive holding its payload."""
+    row = source.row(job_id)
+    payload_archive = row["archive"]  # a reuse's payload is in its original's archive
+    payload_in = json.loads(row["manifest"]).get("payload_in")
+    if payload_in:
+        try:
+            payload_archive = source.row(payload_in)["archive"]
+        except JobStoreError:
+            pass
+    trusted = trusted_here(source, row["archive"]) and trusted_here(source, payload_archive)
+    return trusted, payload_archive
 
 
 def noise_summary(noise: Any) -> dict[str, Any] | None:
@@ -109,16 +126,9 @@ def job_view(source: Any, job_id: str) -> dict[str, Any]:
     Raises:
         JobNotFoundError: no such job.
     """
-    row = source.row(job_id)
     job = source.get(job_id)
     manifest = job.manifest
-    payload_archive = row["archive"]  # a reuse's payload is in its original's archive
-    if manifest.get("payload_in"):
-        try:
-            payload_archive = source.row(manifest["payload_in"])["archive"]
-        except JobStoreError:
-            pass
-    trusted = trusted_here(source, row["archive"]) and trusted_here(source, payload_archive)
+    trusted, payload_archive = trust_of(source, job_id)
     if not trusted:
         job = source.get(job_id, trusted=False)
     final = job.in_final_state()
@@ -151,3 +161,25 @@ def job_view(source: Any, job_id: str) -> dict[str, Any]:
         "max_drawn": MAX_DRAWN,
         "max_histograms": MAX_HISTOGRAMS,
     }
+
+
+def diff_view(source: Any, a: str, b: str) -> dict[str, Any]:
+    """Two jobs compared (``JobDiff.to_dict()``) with overlaid histograms of the first
+    experiments with counts; compared in a child process if either job is untrusted.
+
+    Raises:
+        JobNotFoundError: either job is not in the store.
+    """
+    trusted = all(trust_of(source, job_id)[0] for job_id in (a, b))
+    try:
+        found = diff_of(source, a, b, trusted)
+    except (JobError, JobStoreError) as exc:
+        found = {"diff": None, "counts_pairs": [], "error": str(exc)}
+    overlaid = []
+    experiments_ = (found["diff"] or {}).get("experiments") or []
+    for entry, (ca, cb) in zip(experiments_, found["counts_pairs"]):
+        if len(overlaid) < HISTOGRAMS and (ca or cb):
+            overlaid.append({"index": entry["index"], "name": entry["name"],
+                             "svg": overlaid_histogram_svg(ca or {}, cb or {}, labels=("A", "B"))})
+    return {"a": a, "b": b, "trusted": trusted, "diff": found["diff"], "error": found["error"],
+            "overlaid": overlaid}
