@@ -523,13 +523,14 @@ def main() -> None:
 BEGIN, END = "<!-- benchmarks/run.py: begin -->", "<!-- benchmarks/run.py: end -->"
 
 
-def write_section(out: Path, text: str) -> None:
-    """Replace this script's part of BENCHMARKS.md, keeping the other benchmarks' sections."""
+def write_section(out: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace a script's part of BENCHMARKS.md (between ``begin`` and ``end``, this
+    script's marks by default), keeping the other benchmarks' sections."""
     old = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    block = f"{BEGIN}\n{text.rstrip()}\n{END}"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + block + rest.split(END, 1)[1]
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1]
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
     out.write_text(new)

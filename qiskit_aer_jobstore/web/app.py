@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -35,7 +36,7 @@ from ..exceptions import (
 from ..manifest import tag_list
 from ..notebook import cell, header
 from ..store import JobStore
-from .jobview import diff_view, job_view
+from .jobview import circuit_drawing, diff_view, job_view
 from .query import BadQuery, table_page
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -68,6 +69,29 @@ class ReadOnly:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class ServerTiming:
+    """ASGI middleware: a ``Server-Timing`` header with the time the app took to answer (the
+    browser's developer tools show it; benchmarks/ui.py reads it)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - start) * 1e3
+                message["headers"] = [*message.get("headers", []),
+                                      (b"server-timing", f"app;dur={took:.2f}".encode())]
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 class _Pages:
@@ -108,7 +132,7 @@ class _Pages:
         query = dict(request.query_params)
         query["format"] = "json"
         context.update(
-            request=request, url_for=request.url_for, write=self.write,
+            request=request, root=request.scope.get("root_path", ""), write=self.write,
             csrf_token=self.csrf_token, location=location,
             location_query="?location=remote" if location == "remote" else "",
             team_configured=self.team_configured(), store_label=str(self.store.path),
@@ -162,10 +186,12 @@ class _Pages:
             return f"{request.url.path}?{urlencode(query + [('sort', column), ('order', order)])}"
 
         columns = [(f, header(f), _SORT_OF.get(f)) for f in COLUMNS]
-        if any(job["location"] != "local" for job in page["jobs"]):
+        where = any(job["location"] != "local" for job in page["jobs"])
+        if where:
             columns.append(("location", "where", None))
+        rows = [table_row(job, where) for job in page["jobs"]]
         shown = {k: ", ".join(params.getlist(k)) for k in params.keys()}
-        return self.reply(request, page, "table.html", api, page=page, columns=columns,
+        return self.reply(request, page, "table.html", api, page=page, columns=columns, rows=rows,
                           params=shown, statuses=list(JobStatus.__members__),
                           page_url=page_url, sort_url=sort_url)
 
@@ -179,6 +205,21 @@ class _Pages:
         keys = sorted({k for piece in data["sub_jobs"] for k in piece})
         return self.reply(request, data, "job.html", api, job=data, piece_keys=keys,
                           refresh=None if data["final"] else REFRESH_S)
+
+    def circuit(self, request: Request) -> Response:
+        try:
+            source = self.source(request)
+            job_id = self.resolved(source, request.path_params["job_id"])
+            svg = circuit_drawing(source, job_id, request.path_params["index"])
+        except JobStoreError as exc:
+            return Response(str(exc), 404 if isinstance(exc, JobNotFoundError) else 422,
+                            media_type="text/plain")
+        if svg is None:  # too wide, or no matplotlib: the page's text drawing stands
+            return Response("This circuit is not drawn as SVG: see its text drawing.", 404,
+                            media_type="text/plain")
+        return Response(svg, media_type="image/svg+xml", headers={
+            **_HEADERS, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "Cache-Control": "private, max-age=3600"})
 
     def diff(self, request: Request, api: bool = False) -> Response:
         try:
@@ -195,6 +236,11 @@ class _Pages:
         if len(picked) != 2:
             return self.failure(request, BadQuery(
                 f"Select exactly two jobs to diff ({len(picked)} selected)."), False)
+        try:  # A is the older job, whatever the table's order
+            source = self.source(request)
+            picked = sorted(picked, key=lambda job_id: (source.row(job_id)["created"], job_id))
+        except JobStoreError as exc:
+            return self.failure(request, exc, False)
         where = "?location=remote" if request.query_params.get("location") == "remote" else ""
         url = request.url_for("diff", a=picked[0], b=picked[1])
         return RedirectResponse(f"{url}{where}", 303)
@@ -234,6 +280,21 @@ class _Pages:
             return self.failure(request, exc, False)
         where = "?location=remote" if request.query_params.get("location") == "remote" else ""
         return RedirectResponse(f"{request.url_for('job', job_id=job_id)}{where}", 303)
+
+
+# the columns before and after the status, in COLUMNS' order
+_BEFORE = ("job_name", "backend_name")
+_AFTER = ("creation_date", "num_circuits", "num_qubits", "shots", "method")
+
+
+def table_row(job: dict[str, Any], where: bool) -> dict[str, Any]:
+    """A job summary as the table's cells, formatted here (faster than in the template)."""
+    return {
+        "job_id": job["job_id"], "short": job["job_id"][:8], "status": job["status"].lower(),
+        "before": [(f, cell(job, f)) for f in _BEFORE],
+        "after": [(f, cell(job, f)) for f in _AFTER], "tags": job["job_tags"],
+        "size": cell(job, "size"), "location": job["location"] if where else None,
+    }
 
 
 # pages are never framed by another site, and run no script but their own
@@ -280,6 +341,7 @@ def create_app(store: JobStore | None = None, team: Any = None, write: bool = Fa
         Route("/api/jobs", lambda r: pages.table(r, api=True), name="api_table"),
         Route("/jobs/{job_id}", pages.job, name="job"),
         Route("/api/jobs/{job_id}", lambda r: pages.job(r, api=True), name="api_job"),
+        Route("/jobs/{job_id}/circuits/{index:int}.svg", pages.circuit, name="circuit"),
         Route("/diff", pages.diff_pick, name="diff_pick"),
         Route("/diff/{a}/{b}", pages.diff, name="diff"),
         Route("/api/diff/{a}/{b}", lambda r: pages.diff(r, api=True), name="api_diff"),
@@ -289,6 +351,7 @@ def create_app(store: JobStore | None = None, team: Any = None, write: bool = Fa
               name="static"),
     ]
     middleware = [
+        Middleware(ServerTiming),
         Middleware(TrustedHostMiddleware, allowed_hosts=hosts or LOOPBACK_HOSTS),
         Middleware(ReadOnly, write=write),
     ]

@@ -25,7 +25,8 @@ MEMORY_LIMIT = 4 << 30  # bytes of address space the child may map
 
 def describe(circuits: list[Any], limit: int = MAX_DRAWN) -> dict[str, Any]:
     """The first ``limit`` circuits as JSON-ready dicts (name, qubits, depth, gate counts,
-    metadata, an SVG drawing or None, a text drawing), and how many there are."""
+    metadata, a text drawing), and how many there are. The SVG drawings (Qiskit's matplotlib
+    drawer: about a second each) are made one at a time by :func:`drawing`."""
     from ..notebook import jsonable
 
     drawn = []
@@ -38,7 +39,6 @@ def describe(circuits: list[Any], limit: int = MAX_DRAWN) -> dict[str, Any]:
             "ops": {str(k): int(v) for k, v in circuit.count_ops().items()},
             "parameters": [p.name for p in circuit.parameters],
             "metadata": jsonable(circuit.metadata or {}),
-            "svg": circuit_svg(circuit),
             "text": circuit_text(circuit),
         })
     return {"count": len(circuits), "circuits": drawn, "error": None}
@@ -55,15 +55,26 @@ def _limit_memory() -> None:
         pass  # no limit on this platform: the timeout and the process boundary remain
 
 
-def describe_untrusted(qpy_bytes: bytes, label: str, limit: int = MAX_DRAWN) -> dict[str, Any]:
-    """:func:`describe` of the circuits in ``qpy_bytes``, parsed in a child process.
+def drawing(circuits: list[Any], index: int) -> dict[str, Any]:
+    """``{"svg": circuit ``index`` drawn as SVG (None if it cannot be), "error": None}``."""
+    if not 0 <= index < len(circuits):
+        return {"svg": None, "error": f"there is no circuit {index}"}
+    return {"svg": circuit_svg(circuits[index]), "error": None}
+
+
+def describe_untrusted(
+    qpy_bytes: bytes, label: str, limit: int = MAX_DRAWN, svg_of: int | None = None
+) -> dict[str, Any]:
+    """:func:`describe` of the circuits in ``qpy_bytes`` (or, given ``svg_of``, their
+    :func:`drawing`), parsed in a child process.
 
     Never raises for what the bytes hold: a child that fails, dies or hangs gives
     ``{"count": None, "circuits": [], "error": "<what happened>"}``.
     """
+    what = [str(limit)] if svg_of is None else ["svg", str(svg_of)]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "qiskit_aer_jobstore.web.isolate", str(limit)],
+            [sys.executable, "-m", "qiskit_aer_jobstore.web.isolate", *what],
             input=qpy_bytes, capture_output=True, timeout=TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:
@@ -149,7 +160,8 @@ def _main() -> int:
     if sys.argv[1:2] == ["diff"]:
         return _diff_main(sys.argv[2], sys.argv[3])
     _limit_memory()
-    limit = int(sys.argv[1]) if len(sys.argv) > 1 else MAX_DRAWN
+    svg_of = int(sys.argv[2]) if sys.argv[1:2] == ["svg"] else None
+    limit = int(sys.argv[1]) if svg_of is None and len(sys.argv) > 1 else MAX_DRAWN
     data = sys.stdin.buffer.read()
     try:
         circuits = list(qpy.load(io.BytesIO(data)))
@@ -157,7 +169,7 @@ def _main() -> int:
         found = _failed(f"the QPY copy of the circuits cannot be loaded with the installed "
                         f"Qiskit ({type(exc).__name__}: {exc}).")
     else:
-        found = describe(circuits, limit)
+        found = describe(circuits, limit) if svg_of is None else drawing(circuits, svg_of)
     sys.stdout.write(json.dumps(found, default=str))
     return 0
 

@@ -8,6 +8,7 @@ in-process. Everything here is data: the templates escape it.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any
 
 from qiskit.providers import JobError
@@ -17,7 +18,7 @@ from ..exceptions import JobStoreError
 from ..manifest import PAYLOAD
 from ..notebook import changed_backend_options, estimator_rows, experiments, jsonable
 from ..pictures import counts_histogram_svg, overlaid_histogram_svg
-from .isolate import MAX_DRAWN, describe, describe_untrusted, diff_of
+from .isolate import MAX_DRAWN, describe, describe_untrusted, diff_of, drawing
 
 # Experiments drawn as histograms on a page (their counts are all in the JSON twin).
 MAX_HISTOGRAMS = 16
@@ -102,6 +103,41 @@ def _circuits(source: Any, job: Any, archive: str, trusted: bool) -> dict[str, A
         return describe_untrusted(qpy_bytes, source.archive_label(archive))
     except (JobError, JobStoreError) as exc:
         return {"count": None, "circuits": [], "error": str(exc)}
+
+
+# Circuit drawings already made: (store, archive, circuit index) -> SVG (archives do not change
+# under a name: a rewritten one is a new name or size)
+_DRAWN: OrderedDict[tuple, str | None] = OrderedDict()
+_DRAWN_KEPT = 256
+
+
+def circuit_drawing(source: Any, job_id: str, index: int) -> str | None:
+    """Circuit ``index`` of a job as SVG (None if it cannot be drawn), in a child process for
+    an untrusted job; remembered for the next view.
+
+    Raises:
+        JobNotFoundError: no such job.
+        JobStoreError: its circuits cannot be read.
+    """
+    trusted, archive = trust_of(source, job_id)
+    key = (id(source), archive, source.row(job_id)["size"], index)
+    if key in _DRAWN:
+        _DRAWN.move_to_end(key)
+        return _DRAWN[key]
+    if trusted:
+        found = drawing(source.get(job_id).circuits(), index)
+    else:
+        payload = source.read_job(archive, trusted=False)
+        qpy_bytes = getattr(payload, "qpy_bytes", None)
+        if qpy_bytes is None:
+            raise JobStoreError(payload.get("circuits_error") or "no QPY copy of the circuits")
+        found = describe_untrusted(qpy_bytes, source.archive_label(archive), svg_of=index)
+    if found.get("error"):
+        raise JobStoreError(found["error"])
+    _DRAWN[key] = found.get("svg")
+    while len(_DRAWN) > _DRAWN_KEPT:
+        _DRAWN.popitem(last=False)
+    return _DRAWN[key]
 
 
 def _results(job: Any) -> tuple[list[dict[str, Any]], str | None]:
