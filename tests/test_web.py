@@ -8,7 +8,10 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from urllib.parse import parse_qsl
 
 import pytest
@@ -342,15 +345,21 @@ def test_works_offline_with_its_own_assets(jobs, store):
     assert "script-src 'none'" in app.get("/").headers["content-security-policy"]
 
 
-def test_team_store_section(store, backend, team_env):
-    job = backend.run(ghz(2), shots=10, job_tags=["team"])
-    job.result()
+def test_team_store_section_pages_with_keyset_on_postgres(store, backend, team_env):
+    made = [backend.run(ghz(2), shots=10 + i, job_tags=["team"]) for i in range(5)]
+    for job in made:
+        job.result()
     store.push()
     app = client(store)
     assert "team store" in app.get("/").text
-    data = app.get("/api/jobs?location=remote").json()
-    assert [j["job_id"] for j in data["jobs"]] == [job.job_id()]
-    assert app.get(f"/api/jobs/{job.job_id()[:8]}?location=remote").json()["location"] == "remote"
+    pages, _ = walk(app, "location=remote&limit=2")
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [j for p in pages for j in p] == [j.job_id() for j in made][::-1]
+    by_shots, _ = walk(app, "location=remote&limit=2&sort=shots&order=asc")
+    assert [j for p in by_shots for j in p] == [j.job_id() for j in made]
+    job_id = made[0].job_id()
+    assert app.get(f"/api/jobs/{job_id[:8]}?location=remote").json()["location"] == "remote"
+    assert 'class="histogram"><svg' in app.get(f"/jobs/{job_id}?location=remote").text
 
 
 def test_remote_without_a_team_store_says_what_to_set(store):
@@ -393,3 +402,22 @@ def test_a_hostile_archive_in_a_diff_does_not_take_the_server_down(jobs, store, 
     page = app.get(f"/diff/{jobs['a']}/{jobs['b']}")
     assert page.status_code == 200 and "unharmed" in page.text
     assert app.get("/").status_code == 200
+
+
+def test_ui_without_the_extra_says_what_to_install(tmp_path):
+    """Run ``aer-jobs ui`` where starlette cannot be imported (a meta path finder hides it)."""
+    code = (
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('starlette', 'uvicorn'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from qiskit_aer_jobstore.cli import main\n"
+        "sys.argv = ['aer-jobs', 'ui', '--no-browser']\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=os.environ.copy())
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert 'pip install "qiskit-aer-jobstore[ui]"' in proc.stderr
