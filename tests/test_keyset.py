@@ -79,3 +79,10 @@ def test_keyset_uses_the_created_index(index):
 def test_bad_order_or_cursor_is_a_clear_error(bad):
     with pytest.raises(JobStoreError, match="order_by|after"):
         JobFilter(**bad)
+
+
+def test_count_can_stop_early(index):
+    assert index.count(JobFilter(job_tags=["even"])) == 29
+    assert index.count(JobFilter(job_tags=["even"]), at_most=10) == 10
+    assert index.count(JobFilter(job_tags=["even"]), at_most=100) == 29
+    assert index.count(None, at_most=5) == 5 and index.count() == 57

@@ -157,6 +157,19 @@ def test_keyset_pages_do_not_overlap_and_end(store):
     assert sorted(flat) == sorted(ids[::2]) and len(set(flat)) == len(flat)
 
 
+def test_filtered_totals_stop_at_the_cap(store, monkeypatch):
+    from qiskit_aer_jobstore.web import query
+
+    many(store, 12)
+    monkeypatch.setattr(query, "COUNT_CAP", 5)
+    app = client(store)
+    filtered = app.get("/api/jobs?job_tags=even").json()
+    assert (filtered["total"], filtered["total_exact"]) == (5, False)
+    assert "of 5+ jobs" in app.get("/?job_tags=even").text
+    everything = app.get("/api/jobs").json()  # all jobs: counted exactly
+    assert (everything["total"], everything["total_exact"]) == (12, True)
+
+
 @pytest.mark.parametrize("sort", ["shots", "job_name", "created", "job_id", "size"])
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_sorting_by_a_column(store, sort, order):

@@ -286,6 +286,15 @@ class JobFilter:
             )
         return (" AND ".join(clauses) or "1=1"), params
 
+    def count_select(self, ph: str = "?", at_most: int | None = None) -> tuple[str, list[Any]]:
+        """The SELECT COUNT of the rows this filter selects (paging ignored); ``at_most``
+        stops counting there (a bounded cost where a filter matches most of a big store)."""
+        where, params = self.where(ph)
+        if at_most is None:
+            return f"SELECT COUNT(*) FROM jobs WHERE {where}", params
+        sub = f"SELECT 1 FROM jobs WHERE {where} LIMIT {ph}"
+        return f"SELECT COUNT(*) FROM ({sub}) AS found", [*params, at_most]
+
     def sort_key(self) -> str:
         """The SQL expression ordered by (NULLs replaced: see ``SORTABLE``)."""
         null = SORTABLE[self.order_by]

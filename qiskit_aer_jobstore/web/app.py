@@ -162,9 +162,6 @@ class _Pages:
         return self.render(request, "message.html", status, title=title, message=message,
                            matches=matches)
 
-    def resolved(self, source: Any, prefix: str) -> str:
-        return source.resolve(prefix)
-
     # -- pages ---------------------------------------------------------------------------
     def table(self, request: Request, api: bool = False) -> Response:
         try:
@@ -174,9 +171,9 @@ class _Pages:
             return self.failure(request, exc, api)
         params = request.query_params
 
-        def page_url(first: bool = False, **cursor: str) -> str:  # first: no cursor
-            query = {k: v for k, v in params.multi_items() if k not in ("after", "before")}
-            items = list(query.items()) + list(cursor.items())
+        def page_url(**cursor: str) -> str:  # no cursor: the first page
+            items = [(k, v) for k, v in params.multi_items() if k not in ("after", "before")]
+            items += list(cursor.items())
             return f"{request.url.path}?{urlencode(items)}"
 
         def sort_url(column: str) -> str:
@@ -198,7 +195,7 @@ class _Pages:
     def job(self, request: Request, api: bool = False) -> Response:
         try:
             source = self.source(request)
-            job_id = self.resolved(source, request.path_params["job_id"])
+            job_id = source.resolve(request.path_params["job_id"])
             data = job_view(source, job_id)
         except JobStoreError as exc:
             return self.failure(request, exc, api)
@@ -209,7 +206,7 @@ class _Pages:
     def circuit(self, request: Request) -> Response:
         try:
             source = self.source(request)
-            job_id = self.resolved(source, request.path_params["job_id"])
+            job_id = source.resolve(request.path_params["job_id"])
             svg = circuit_drawing(source, job_id, request.path_params["index"])
         except JobStoreError as exc:
             return Response(str(exc), 404 if isinstance(exc, JobNotFoundError) else 422,
@@ -224,7 +221,7 @@ class _Pages:
     def diff(self, request: Request, api: bool = False) -> Response:
         try:
             source = self.source(request)
-            a, b = (self.resolved(source, request.path_params[k]) for k in ("a", "b"))
+            a, b = (source.resolve(request.path_params[k]) for k in ("a", "b"))
             view = diff_view(source, a, b)
         except JobStoreError as exc:
             return self.failure(request, exc, api)
@@ -255,12 +252,12 @@ class _Pages:
 
     async def job_delete(self, request: Request) -> Response:
         try:
-            form = await self._form(request)  # noqa: F841  (the token is what matters)
+            await self._form(request)  # the token is what matters
         except PermissionError as exc:
             return Response(str(exc), 403, media_type="text/plain")
         try:
             source = self.source(request)
-            job_id = self.resolved(source, request.path_params["job_id"])
+            job_id = source.resolve(request.path_params["job_id"])
             source.delete(job_id)
         except JobStoreError as exc:
             return self.failure(request, exc, False)
@@ -273,7 +270,7 @@ class _Pages:
             return Response(str(exc), 403, media_type="text/plain")
         try:
             source = self.source(request)
-            job_id = self.resolved(source, request.path_params["job_id"])
+            job_id = source.resolve(request.path_params["job_id"])
             tags = tag_list([t.strip() for t in form.get("job_tags", "").split(",") if t.strip()])
             source.update_manifest(job_id, job_tags=sorted(set(tags)))
         except JobStoreError as exc:
