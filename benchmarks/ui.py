@@ -147,7 +147,8 @@ def main() -> None:
         "## aer-jobs ui (benchmarks/ui.py)",
         "",
         f"{machine()}; {dt.date.today().isoformat()}. A store of {total:,} jobs ({args.jobs:,} "
-        f"seeded as small signed archives in {seed_s:.0f} s, plus 2 real 5-qubit GHZ jobs). "
+        f"seeded as small signed archives{f' in {seed_s:.0f} s' if seed_s else ''}, plus real "
+        f"5-qubit GHZ jobs, 2 a run). "
         f"Server time: the app's own time for each response (its Server-Timing header; "
         f"requests sent through Starlette's test client in-process, whose own ~10 ms are not "
         f"counted), median and 90th percentile of {args.repeat} requests, {PAGE} rows a page.",

@@ -9,6 +9,7 @@ row of the page before), so page 500 costs what page 1 does.
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from typing import Any
 
 from .. import settings
@@ -189,10 +190,29 @@ def _total(source: Any, filters: dict[str, Any]) -> dict[str, Any]:
     that matches most of 100,000 jobs would cost a scan per page); all jobs are counted
     exactly (their covering index makes that cheap)."""
     flt = JobFilter.from_kwargs(**filters)
+    if not filters:
+        return {"total": _count_all(source, flt), "total_exact": True}
     found = source.index.count(flt, at_most=COUNT_CAP + 1)
-    if found > COUNT_CAP and not filters:
-        return {"total": source.index.count(flt), "total_exact": True}
     return {"total": min(found, COUNT_CAP), "total_exact": found <= COUNT_CAP}
+
+
+# (store, folder version) -> (how many jobs, when counted): the folder's version changes with
+# every archive added or removed, so a local store's total is counted once per change (and at
+# least every TOTAL_TTL_S: two saves within one tick of the folder's clock share a version)
+_TOTALS: dict[tuple[int, Any], tuple[int, float]] = {}
+TOTAL_TTL_S = 10.0
+
+
+def _count_all(source: Any, flt: JobFilter) -> int:
+    version = getattr(getattr(source, "blobs", None), "version", lambda: None)()
+    if version is None or not hasattr(source, "path"):  # the team store: counted each time
+        return source.index.count(flt)
+    key, now = (id(source), version), time.monotonic()
+    if key not in _TOTALS or now - _TOTALS[key][1] > TOTAL_TTL_S:
+        if len(_TOTALS) > 64:
+            _TOTALS.clear()
+        _TOTALS[key] = (source.index.count(flt), now)
+    return _TOTALS[key][0]
 
 
 def _shown(value: Any) -> Any:
