@@ -278,11 +278,13 @@ def test_write_mode_needs_the_csrf_token(jobs, store):
     tags = app.post(f"/jobs/{jobs['a']}/tags", data={"csrf_token": token, "job_tags": "x, y"},
                     follow_redirects=False)
     assert tags.status_code == 303 and store.get(jobs["a"]).tags == ["x", "y"]
-    gone = app.post(url, data={"csrf_token": token}, follow_redirects=False)
+    assert app.post(url, data={"csrf_token": token}).status_code == 400  # not confirmed
+    gone = app.post(url, data={"csrf_token": token, "confirm": "on"}, follow_redirects=False)
     assert gone.status_code == 303 and store.count() == 3
     assert app.delete(url).status_code == 405  # only POSTs, even in write mode
     assert client(store, write=True).post(  # another server, another token
-        f"/jobs/{jobs['b']}/delete", data={"csrf_token": token}).status_code == 403
+        f"/jobs/{jobs['b']}/delete", data={"csrf_token": token, "confirm": "on"}
+    ).status_code == 403
 
 
 def untrusted(store, tmp_path, job_id: str, qpy_bytes: bytes | None = None) -> qaj.JobStore:

@@ -252,9 +252,12 @@ class _Pages:
 
     async def job_delete(self, request: Request) -> Response:
         try:
-            await self._form(request)  # the token is what matters
+            form = await self._form(request)
         except PermissionError as exc:
             return Response(str(exc), 403, media_type="text/plain")
+        if form.get("confirm") != "on":  # the page's checkbox: no script asks "are you sure?"
+            return Response("Tick 'yes, delete it' to delete the job.", 400,
+                            media_type="text/plain")
         try:
             source = self.source(request)
             job_id = source.resolve(request.path_params["job_id"])
