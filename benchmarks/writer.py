@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import configure, ghz, machine, statevector_circuit  # noqa: E402
+from run import configure, ghz, machine, statevector_circuit, write_section  # noqa: E402
 
 PEER = textwrap.dedent(
     """
@@ -199,8 +199,7 @@ def statevectors(rounds: int, count: int) -> dict:
 
     import qiskit_aer_jobstore as qaj
 
-    qc = statevector_circuit(22)
-    qc.save_statevector()
+    qc = statevector_circuit(22)  # ends in save_statevector
     plain, store = qiskit_aer.AerSimulator(method="statevector"), qaj.AerSimulator(
         method="statevector")
     times: dict[str, list[float]] = {"plain": [], "store": []}
@@ -351,19 +350,6 @@ def report(a, handover, devqubit, b, c, d, e, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(out: Path, name: str, text: str) -> None:
-    """Replace this script's part of BENCHMARKS.md, keeping the other sections."""
-    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
-    old = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    block = f"{begin}\n{text.rstrip()}\n{end}"
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + block + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n" + block + "\n"
-    out.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
@@ -402,7 +388,7 @@ def main() -> None:
     print("killed", e, flush=True)
     text = report(a, handover, devqubit, b, c, d, e, args)
     print(text)
-    replace_section(Path(args.out), "benchmarks/writer.py", text)
+    write_section(Path(args.out), text, "benchmarks/writer.py")
 
 
 if __name__ == "__main__":

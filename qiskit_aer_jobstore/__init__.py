@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     )
     from .clients import disable, enable
     from .context import job_context
+    from .diff import JobDiff, diff_jobs
     from .exceptions import (
         AmbiguousJobIdError,
         InvalidJobIdError,
@@ -74,6 +75,8 @@ _HOMES = {
         "exceptions",
     ),
     "JobFilter": "index",
+    "JobDiff": "diff",
+    "diff_jobs": "diff",
     "StoredAerJob": "job",
     "JobStoreMixin": "mixin",
     "PushResult": "push",
@@ -87,6 +90,7 @@ __all__ = [
     "AmbiguousJobIdError",
     "InvalidJobIdError",
     "JobArchiveError",
+    "JobDiff",
     "JobFilter",
     "JobNotFoundError",
     "JobRecord",
@@ -106,6 +110,7 @@ __all__ = [
     "TeamStore",
     "UnitarySimulator",
     "__version__",
+    "diff_jobs",
     "disable",
     "enable",
     "execute",

@@ -44,6 +44,9 @@ _EMPTY = JobContext()
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
     "qiskit_aer_jobstore_context", default=None
 )
+_rerun_of: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "qiskit_aer_jobstore_rerun_of", default=None
+)
 _suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "qiskit_aer_jobstore_suppressed", default=False
 )
@@ -122,6 +125,24 @@ def names_for(job_name: object = None, job_tags: object = None) -> tuple[str | N
     name = check_name(job_name)
     tags = list(dict.fromkeys([*ctx.job_tags, *check_tags(job_tags)]))
     return (name if name is not None else ctx.job_name), tags, ctx.session_id
+
+
+@contextlib.contextmanager
+def rerunning(job_id: str) -> Iterator[None]:
+    """Jobs submitted inside the block are reruns of ``job_id``: their manifests say so
+    (``rerun_of``)."""
+    token = _rerun_of.set(job_id)
+    try:
+        yield
+    finally:
+        _rerun_of.reset(token)
+
+
+def provenance() -> dict[str, str]:
+    """Manifest fields a job submitted here gets from the block it runs in: ``rerun_of``
+    inside ``rerunning()``, else nothing. Read when the job is submitted, in its caller."""
+    origin = _rerun_of.get()
+    return {"rerun_of": origin} if origin else {}
 
 
 @contextlib.contextmanager

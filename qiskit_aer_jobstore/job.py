@@ -15,6 +15,7 @@ from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 
 from . import lifecycle, pieces, wiring
+from .diff import JobDiff, diff_jobs
 from .exceptions import JobArchiveError, JobNotFoundError, JobStoreError
 from .manifest import PAYLOAD
 from .times import parse_time
@@ -154,6 +155,12 @@ class StoredAerJob(JobV1):
         """The id of the stored job this one was served from (``reuse_results``); None for a
         job that ran."""
         return self._manifest.get("reused_from")
+
+    @property
+    def rerun_of(self) -> str | None:
+        """The id of the stored job this one reran (``rerun()``); None for a job that did not
+        come from a rerun."""
+        return self._manifest.get("rerun_of")
 
     @property
     def result_dropped(self) -> bool:
@@ -380,6 +387,13 @@ class StoredAerJob(JobV1):
             JobError: the job was not split into pieces.
         """
         return runner().resume(self, executor)
+
+    def diff(self, other: StoredAerJob) -> JobDiff:
+        """Compare this job (A) with ``other`` (B): circuits, parameter binds, options, noise
+        model, versions, and each experiment's results (counts by total variation distance
+        against the shot-noise level, states and expectation values by their largest
+        difference). See :class:`~qiskit_aer_jobstore.diff.JobDiff`."""
+        return diff_jobs(self, other)
 
     # -- JobV1 plumbing ----------------------------------------------------------------
     def rerun(self, backend: Any = None, **run_options: Any) -> Any:

@@ -48,7 +48,7 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
     job_name, job_tags, session_id = context.names_for(job_name, job_tags)
     run_options[CONTEXT_KEY] = (
         SaveContext(JobStore.default(), job_name, job_tags, session_id=session_id,
-                    reuse=reuse.mode(backend, reuse_value))
+                    reuse=reuse.mode(backend, reuse_value), provenance=context.provenance())
         if save else None
     )
     return run_options
@@ -152,6 +152,7 @@ def build_record(backend, ctx, job_id, circuits, parameter_binds, run_options, r
         session_id=ctx.session_id,
         manifest_only=manifest_only,
         content_key=getattr(ctx, "content_key", None),
+        extra_manifest=dict(getattr(ctx, "provenance", None) or {}),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cards import card_pictures_html, sortable_table_html, sparklines, status_colour
 from .exceptions import JobStoreError
 from .listing import SUMMARY_FIELDS, JobList, summary, to_dataframe
 
@@ -128,29 +129,24 @@ def summary_table(
 
 
 def jobs_table_html(jobs: Iterable[StoredAerJob]) -> str:
-    """An HTML table of job summaries."""
+    """An HTML table of job summaries, sorted by clicking a header, statuses in colour, and
+    sparklines of the counts of the first small finished jobs (see :func:`.cards.sparklines`)."""
+    jobs = list(jobs)
     rows = [summary(job) | {"location": job.location} for job in jobs]
     if not rows:
         return "<p><em>No stored jobs.</em></p>"
     # The "where" column only once a team store is in play.
     fields = SUMMARY_FIELDS + (("location",) if {r["location"] for r in rows} != {"local"} else ())
-    head = "".join(f"<th>{html.escape(header(f))}</th>" for f in fields)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell(row, f))}</td>" for f in fields) + "</tr>"
-        for row in rows
-    )
-    return (
-        f"<table class='aer-jobs'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        f"<p>{len(rows)} job{'s' if len(rows) != 1 else ''}</p>"
-    )
+    cells = [[cell(row, f) for f in fields] for row in rows]
+    table = sortable_table_html(rows, fields, [header(f) for f in fields], cells, sparklines(jobs))
+    return f"{table}<p>{len(rows)} job{'s' if len(rows) != 1 else ''}</p>"
 
 
 def job_card_html(job: StoredAerJob) -> str:
-    """A compact HTML card for one job: its summary, error and archive path."""
+    """A compact HTML card for one job: its summary, error and archive path, and once it has
+    ended its counts histograms and first circuit drawn (inline SVG)."""
     row = summary(job)
-    colour = {"DONE": "#2e7d32", "ERROR": "#c62828", "CANCELLED": "#6d6d6d"}.get(
-        row["status"], "#1565c0"
-    )
+    colour = status_colour(row["status"])
     lines = "".join(
         f"<tr><th style='text-align:left'>{html.escape(header(f))}</th>"
         f"<td style='text-align:left'>{html.escape(cell(row, f))}</td></tr>"
@@ -178,7 +174,7 @@ def job_card_html(job: StoredAerJob) -> str:
         "display:inline-block'>"
         f"<b>StoredAerJob</b> <code>{html.escape(row['job_id'])}</code> "
         f"<span style='color:{colour};font-weight:bold'>{html.escape(row['status'])}</span>"
-        f"<table>{lines}</table></div>"
+        f"<table>{lines}</table>{card_pictures_html(job)}</div>"
     )
 
 

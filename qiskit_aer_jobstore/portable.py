@@ -198,6 +198,12 @@ class PortablePayload(dict):
         self._qpy_bytes = qpy_bytes
         self._label = label
 
+    @property
+    def qpy_bytes(self) -> bytes:
+        """The QPY copy of the circuits, checked against the manifest but not parsed (for a
+        reader that parses it where a crash costs nothing: ``aer-jobs ui``'s child process)."""
+        return self._qpy_bytes
+
     def __missing__(self, key: str) -> Any:
         if key not in self._LAZY:
             raise KeyError(key)

@@ -28,7 +28,7 @@ from qiskit_aer.primitives import SamplerV2 as _AerSamplerV2
 from . import reuse, settings
 from .backends import carry_physics, rebuild_backend
 from .contentkey import content_key, effective_options, is_seeded, pubs_content
-from .context import check_tags, names_for, saving_suppressed, suppressed
+from .context import check_tags, names_for, provenance, saving_suppressed, suppressed
 from .exceptions import JobStoreError, JobStoreWarning
 from .grafting import Grafts
 from .record import JobRecord
@@ -84,6 +84,7 @@ class Pending:
     job_id: str = ""
     creation_date: Any = field(default_factory=utcnow)
     reuse: str | None = None  # reuse_results: None, "seeded" or "unseeded"
+    provenance: dict[str, str] = field(default_factory=provenance)  # rerun_of, read at run
 
     @classmethod
     def decide(cls, run_options: dict[str, Any], job_name: Any = None, job_tags: Any = None,
@@ -200,6 +201,7 @@ def _record(primitive: Any, pubs: list[Any], pending: Pending, result: Primitive
         pubs=list(pubs),
         primitive_options=options,
         manifest_only=manifest_only,
+        extra_manifest=dict(pending.provenance),
     )
 
 

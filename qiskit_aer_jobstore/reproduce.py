@@ -10,18 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from qiskit.providers import JobError
 
-from . import cluster, runtime
+from . import cluster, context, runtime
 from .backends import carry_physics, is_store_enabled, rebuild_backend, simulator_class
+from .compare import same_values
 from .exceptions import JobStoreError
 from .job import StoredAerJob, provide_runner
 from .primitives import rerun as rerun_primitive
 
 
 def rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
-    """Run ``job``'s circuits again; see :meth:`StoredAerJob.rerun`."""
+    """Run ``job``'s circuits again; see :meth:`StoredAerJob.rerun`. The new job's manifest
+    records ``rerun_of``: ``job``'s id."""
+    with context.rerunning(job.job_id()):
+        return _rerun(job, backend, **run_options)
+
+
+def _rerun(job: StoredAerJob, backend: Any = None, **run_options: Any) -> Any:
     if job.manifest.get("client") == runtime.CLIENT:
         return runtime.rerun(job, backend, **run_options)
     if job.primitive:
@@ -62,35 +68,20 @@ def same_result(stored: Any, new: Any) -> bool:
     Times, seeds drawn and other metadata are not compared."""
     if hasattr(stored, "results") and hasattr(new, "results"):
         return len(stored.results) == len(new.results) and all(
-            _equal(a.data.to_dict(), b.data.to_dict()) for a, b in zip(stored.results, new.results)
+            same_values(a.data.to_dict(), b.data.to_dict())
+            for a, b in zip(stored.results, new.results)
         )
     try:
         old_pubs, new_pubs = list(stored), list(new)
     except TypeError:
         return False
     return len(old_pubs) == len(new_pubs) and all(
-        _equal(_fields(a.data), _fields(b.data)) for a, b in zip(old_pubs, new_pubs)
+        same_values(_fields(a.data), _fields(b.data)) for a, b in zip(old_pubs, new_pubs)
     )
 
 
 def _fields(data: Any) -> dict[str, Any]:
     return {key: getattr(data, key) for key in data.keys()} if hasattr(data, "keys") else {}
-
-
-def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    if hasattr(a, "num_bits") and hasattr(a, "array"):  # a sampler's BitArray
-        return a.num_bits == getattr(b, "num_bits", None) and _equal(a.array, b.array)
-    a, b = getattr(a, "data", a), getattr(b, "data", b)  # Statevector, Operator, ...
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b))
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
 
 
 class _Runner:

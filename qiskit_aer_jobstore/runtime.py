@@ -35,7 +35,15 @@ from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit.providers import JobError
 
 from . import settings
-from .context import current, in_context, job_context, names_for, saving_suppressed, suppressed
+from .context import (
+    current,
+    in_context,
+    job_context,
+    names_for,
+    provenance,
+    saving_suppressed,
+    suppressed,
+)
 from .exceptions import JobNotFoundError, JobStoreError, JobStoreWarning
 from .grafting import Grafts
 from .primitives import PrimitiveRecord
@@ -152,7 +160,7 @@ def _save(job: Any, backend: Any, kind: str, pubs: list[Any], run_options: dict[
     """Hand over the record of a finished local-mode job."""
     try:
         error = None if exc is None else f"{type(exc).__name__}: {exc}"
-        job_name, job_tags, session_id = names
+        job_name, job_tags, session_id, origin = names
         record = PrimitiveRecord.from_backend(
             backend,
             job_id=job.job_id(),
@@ -169,7 +177,7 @@ def _save(job: Any, backend: Any, kind: str, pubs: list[Any], run_options: dict[
             pubs=pubs,
             primitive_options=primitive_options,
             client=CLIENT,
-            extra_manifest={"runtime": {"backend": type(backend).__name__}},
+            extra_manifest={"runtime": {"backend": type(backend).__name__}, **origin},
         )
         JobStore.default().save_later(record)
     except Exception as exc:  # never cost the user the job
@@ -179,7 +187,7 @@ def _save(job: Any, backend: Any, kind: str, pubs: list[Any], run_options: dict[
 
 def _track(job: Any, backend: Any, kind: str, pubs: list[Any], run_options: dict[str, Any],
            primitive_options: dict[str, Any], tags: list[str], created: Any) -> None:
-    names = names_for(None, tags)
+    names = (*names_for(None, tags), provenance())  # read here, in the caller's context
     _when_done(job, lambda result, exc: _save(
         job, backend, kind, pubs, run_options, primitive_options, names, created, result, exc))
 

@@ -41,6 +41,7 @@ class SaveContext:
     session_id: str | None = None
     reuse: str | None = None  # reuse_results: None, "seeded" or "unseeded"
     content_key: str | None = None  # computed on the caller's path when reuse is on
+    provenance: dict[str, str] = field(default_factory=dict)  # context.provenance(): rerun_of
 
 
 def advance(ctx: Any, stage: int) -> bool:

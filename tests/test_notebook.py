@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from qiskit import QuantumCircuit
 
 import qiskit_aer_jobstore as qaj
+from qiskit_aer_jobstore import cards
 from qiskit_aer_jobstore.notebook import (
     JobList,
     changed_backend_options,
@@ -40,7 +43,19 @@ def test_html_is_escaped(store):
         )
     )
     for html in (store.list()._repr_html_(), store.get("x1")._repr_html_()):
-        assert "<script>" not in html and "&lt;script&gt;" in html and "a&amp;b" in html
+        html = without_sort_script(html)
+        assert "<script" not in html and "&lt;script&gt;" in html and "a&amp;b" in html
+
+
+def without_sort_script(page: str) -> str:
+    """``page`` without the job table's sort script: the one script allowed, constant code
+    (only the table's id changes) that reads no data as code."""
+    found = re.search(r"id='(aer-jobs-[0-9a-f]{12})'", page)
+    if found is None:
+        return page
+    script = cards._SORT_SCRIPT % found.group(1)
+    assert page.count(script) == 1
+    return page.replace(script, "")
 
 
 def test_job_card(ids, store):
@@ -105,3 +120,65 @@ def test_counts_and_plot_of_a_sampler_job(store, tmp_path):
     assert set(found[1][1]) <= {"000", "111"}
     path = plot_counts(stored, tmp_path / "sampler.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_job_card_draws_counts_and_the_first_circuit(store, backend):
+    circuits = [ghz(2, name=HOSTILE), ghz(3, name="second"), ghz(2, name="third")]
+    job = backend.run(circuits, shots=64, seed_simulator=1)
+    job.result()
+    store.flush()
+    card = without_sort_script(store.get(job.job_id())._repr_html_())
+    assert "<script" not in card and "&lt;script&gt;" in card
+    assert card.count("class='aer-histogram'") == cards.CARD_HISTOGRAMS
+    assert "More experiments have counts" in card
+    assert card.count("class='aer-circuit'") == 1 and "(1 of 3)" in card
+    assert "<?xml" not in card  # inline SVG, no file, no document prologue
+
+
+def test_job_card_falls_back_to_text_without_a_drawing(store, backend, monkeypatch):
+    monkeypatch.setattr(cards, "circuit_svg", lambda circuit: None)  # as without matplotlib
+    job = backend.run(ghz(2, name=HOSTILE), shots=16)
+    job.result()
+    store.flush()
+    card = store.get(job.job_id())._repr_html_()
+    assert "<pre>" in card and "aer-circuit'" not in card
+    assert "<script" not in card
+
+
+def test_cards_of_failed_or_running_jobs_have_no_pictures(ids, store):
+    failed = store.get(ids["failed"])._repr_html_()
+    assert "aer-histogram" not in failed and "AerError: out of memory" in failed
+    store.save(
+        qaj.JobRecord(job_id="running-1", backend_name="sim", status="RUNNING", manifest_only=True)
+    )
+    running = store.get("running-1")._repr_html_()
+    assert "aer-histogram" not in running and "aer-circuit" not in running
+
+
+def test_job_table_sorts_colours_statuses_and_draws_sparklines_of_small_jobs(ids, store):
+    page = store.list(limit=None)._repr_html_()
+    assert page.startswith("<table class='aer-jobs' id='aer-jobs-")
+    assert cards._SORT_SCRIPT.split("%s")[1] in page  # the sort, bound to this table
+    assert f"color:{cards.STATUS_COLOURS['ERROR']};font-weight:bold'>ERROR" in page
+    assert f"color:{cards.STATUS_COLOURS['DONE']};font-weight:bold'>DONE" in page
+    size = store.get(ids["bell"]).size
+    assert f"data-v='{size}'" in page  # sizes sort as numbers
+    # bell and pair measured; the statevector job, the failed and the manifest-only one not
+    assert page.count("class='aer-sparkline'") == 2
+
+
+def test_sparklines_read_only_the_first_small_done_jobs(ids, store, monkeypatch):
+    read = []
+    real = cards.read_experiments
+    monkeypatch.setattr(cards, "read_experiments", lambda job: read.append(job) or real(job))
+    jobs = store.list(limit=None)
+    monkeypatch.setattr(cards, "SPARKLINE_ROWS", 2)
+    cards.sparklines(jobs)
+    assert len(read) <= 2 and {j.job_id() for j in read} <= {j.job_id() for j in jobs[:2]}
+    read.clear()
+    monkeypatch.setattr(cards, "SPARKLINE_ROWS", 20)
+    monkeypatch.setattr(cards, "SPARKLINE_MAX_BYTES", 0)
+    assert cards.sparklines(jobs) == {} and read == []

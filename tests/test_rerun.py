@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import qiskit_aer
@@ -177,3 +179,44 @@ def test_refused_primitive_rerun_says_why_and_stores_nothing(backend, store):
     jobs = backend.local_jobs(limit=None)
     assert sorted(j.job_id() for j in jobs) == sorted([est.job_id(), samp.job_id()])
     assert {j.status().name for j in jobs} == {"DONE"}
+
+
+def test_a_rerun_records_which_job_it_reran(store, backend):
+    """``rerun_of`` on the new job's manifest, its attribute, and ``aer-jobs show``; jobs
+    submitted after the rerun (outside it) carry none."""
+    import json
+
+    from click.testing import CliRunner
+
+    from qiskit_aer_jobstore.cli import cli
+
+    job = backend.run(ghz(2), shots=50, seed_simulator=3)
+    stored = _retrieved(job)
+    assert stored.rerun_of is None
+    again = stored.rerun()
+    again.result()
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    sampled = SamplerV2(seed=2).run([(qc.measure_all(inplace=False), [[0.4]])], shots=30)
+    estimated = EstimatorV2().run([(qc, SparsePauliOp("Z"), [0.4])])
+    sampled.result(), estimated.result()
+    later = backend.run(ghz(2), shots=10)
+    later.result()
+    store.flush()
+    reruns = {}
+    for original in (sampled, estimated):
+        new = store.get(original.job_id()).rerun()
+        new.result()
+        reruns[original.job_id()] = new.job_id()
+    store.flush()
+    assert store.get(again.job_id()).rerun_of == job.job_id()
+    assert store.get(again.job_id()).manifest["rerun_of"] == job.job_id()
+    for original, new in reruns.items():
+        assert store.get(new).rerun_of == original
+    assert store.get(later.job_id()).rerun_of is None
+    shown = CliRunner().invoke(cli, ["show", again.job_id()[:10]])
+    assert shown.exit_code == 0, shown.output
+    assert re.search(rf"rerun_of\s+{job.job_id()}", shown.stdout)
+    as_json = CliRunner().invoke(cli, ["show", "--json", again.job_id()])
+    assert json.loads(as_json.stdout)["manifest"]["rerun_of"] == job.job_id()

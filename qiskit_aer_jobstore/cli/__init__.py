@@ -4,7 +4,7 @@ Exit codes: 0 ok, 1 not found / nothing matched / failed, 2 bad usage. Errors ar
 stderr; ``--debug`` adds the traceback. Every command that outputs data takes ``--json``.
 """
 
-from . import jobs, maintenance, team  # noqa: F401  (registers the commands)
+from . import diff, jobs, maintenance, team, ui  # noqa: F401  (registers the commands)
 from .base import cli, main
 
 __all__ = ["cli", "main"]

@@ -306,7 +306,7 @@ class SweepJob(AerJob):
             job_name=ctx.job_name,
             job_tags=ctx.job_tags,
             session_id=ctx.session_id,
-            extra_manifest={"sweep": sweep},
+            extra_manifest={"sweep": sweep, **(getattr(ctx, "provenance", None) or {})},
             simulator=self._spec,
         )
         ctx.store.hand_over("sweep", record, describe=f"Aer job {self._job_id}")

@@ -35,8 +35,9 @@ class Index(Protocol):
     def query(self, flt: JobFilter) -> list[dict[str, Any]]:
         """The rows ``flt`` selects, ordered and paged in SQL."""
 
-    def count(self, flt: JobFilter | None = None) -> int:
-        """How many rows ``flt`` selects (paging ignored)."""
+    def count(self, flt: JobFilter | None = None, at_most: int | None = None) -> int:
+        """How many rows ``flt`` selects (paging ignored), counting no further than
+        ``at_most`` if given."""
 
     def delete(
         self, job_ids: Iterable[str], version_before: Any = None, version_after: Any = None

@@ -294,11 +294,9 @@ class PostgresIndex:
         rows = self._run(lambda c: c.execute("EXPLAIN ANALYZE " + sql, params).fetchall())
         return "\n".join(r[0] for r in rows)
 
-    def count(self, flt: JobFilter | None = None) -> int:
-        where, params = (flt or JobFilter()).where(self.placeholder)
-        return self._run(
-            lambda c: c.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0]
-        )
+    def count(self, flt: JobFilter | None = None, at_most: int | None = None) -> int:
+        sql, params = (flt or JobFilter()).count_select(self.placeholder, at_most)
+        return self._run(lambda c: c.execute(sql, params).fetchone()[0])
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         rows = self._rows(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE job_id = %s", [job_id])

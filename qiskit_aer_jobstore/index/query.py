@@ -113,6 +113,13 @@ def _range(value: Any, name: str) -> tuple[int | None, int | None] | None:
 # ``|| ''`` hides the primary key from the planner and is valid SQL on PostgreSQL too.
 _MEMBER = "(job_id || '')"
 
+# The columns a listing may be ordered by, each with what stands for NULL in the order (so the
+# keyset comparison never meets a NULL); job_id breaks ties, so every order is total.
+SORTABLE = {
+    "created": None, "ended": -1.0, "job_name": "", "backend_name": "", "status": "",
+    "num_qubits": -1, "shots": -1, "num_circuits": -1, "size": -1, "job_id": None,
+}
+
 _TEXT_FILTERS = ("backend_name", "job_name", "method", "circuit_name", "primitive", "session_id",
                  "client", "content_key")
 
@@ -142,6 +149,10 @@ class JobFilter:
         reused: True for jobs served from a stored one (``reuse_results``), False for jobs
             that ran.
         content_key: only jobs with this content key (what ``reuse_results`` matches).
+        order_by: the column to order by (``created`` by default; see ``SORTABLE``), then
+            ``job_id``.
+        after: keyset paging: only the jobs after this ``(order_by value, job_id)`` in the
+            order (the last row of the page before), so that page 500 costs what page 1 does.
     """
 
     limit: int | None = 10
@@ -163,6 +174,8 @@ class JobFilter:
     client: str | None = None
     reused: bool | None = None
     content_key: str | None = None
+    order_by: str = "created"
+    after: tuple[Any, str] | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -175,6 +188,18 @@ class JobFilter:
             raise JobStoreError(f"Invalid descending {self.descending!r}: give True or False.")
         if self.reused is not None and not isinstance(self.reused, bool):
             raise JobStoreError(f"Invalid reused {self.reused!r}: give True, False or None.")
+        if self.order_by not in SORTABLE:
+            raise JobStoreError(
+                f"Invalid order_by {self.order_by!r}: use one of {', '.join(SORTABLE)}."
+            )
+        if self.after is not None and not (
+            isinstance(self.after, (tuple, list)) and len(self.after) == 2
+            and isinstance(self.after[1], str)
+        ):
+            raise JobStoreError(
+                f"Invalid after {self.after!r}: give the (order_by value, job_id) of the last "
+                "job of the page before."
+            )
         for name in _TEXT_FILTERS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
@@ -260,11 +285,33 @@ class JobFilter:
             )
         return (" AND ".join(clauses) or "1=1"), params
 
+    def count_select(self, ph: str = "?", at_most: int | None = None) -> tuple[str, list[Any]]:
+        """The SELECT COUNT of the rows this filter selects (paging ignored); ``at_most``
+        stops counting there (a bounded cost where a filter matches most of a big store)."""
+        where, params = self.where(ph)
+        if at_most is None:
+            return f"SELECT COUNT(*) FROM jobs WHERE {where}", params
+        sub = f"SELECT 1 FROM jobs WHERE {where} LIMIT {ph}"
+        return f"SELECT COUNT(*) FROM ({sub}) AS found", [*params, at_most]
+
+    def sort_key(self) -> str:
+        """The SQL expression ordered by (NULLs replaced: see ``SORTABLE``)."""
+        null = SORTABLE[self.order_by]
+        if null is None:
+            return self.order_by
+        return f"COALESCE({self.order_by}, {null!r})".replace('"', "'")
+
     def select(self, ph: str = "?", columns: str = "*") -> tuple[str, list[Any]]:
-        """The whole SELECT, ordered and paged."""
+        """The whole SELECT, ordered and paged (by ``skip``, or by the ``after`` keyset)."""
         where, params = self.where(ph)
         order = "DESC" if self.descending else "ASC"
-        sql = f"SELECT {columns} FROM jobs WHERE {where} ORDER BY created {order}, job_id {order}"
+        key = self.sort_key()
+        if self.after is not None:
+            # a row-value comparison: walks the (created, job_id) index from the cursor
+            where += f" AND ({key}, job_id) {'<' if self.descending else '>'} ({ph}, {ph})"
+            params.extend(self.after)
+        ties = "" if key == "job_id" else f", job_id {order}"
+        sql = f"SELECT {columns} FROM jobs WHERE {where} ORDER BY {key} {order}{ties}"
         if self.limit is not None:
             sql += f" LIMIT {ph}"
             params.append(self.limit)

@@ -381,9 +381,8 @@ class SQLiteIndex(Outbox):
         sql, params = flt.select(self.placeholder)
         return self._rows(sql, params)
 
-    def count(self, flt: JobFilter | None = None) -> int:
-        where, params = (flt or JobFilter()).where(self.placeholder)
-        sql = f"SELECT COUNT(*) FROM jobs WHERE {where}"
+    def count(self, flt: JobFilter | None = None, at_most: int | None = None) -> int:
+        sql, params = (flt or JobFilter()).count_select(self.placeholder, at_most)
         return self._run(lambda conn: conn.execute(sql, params).fetchone()[0])
 
     def usage(self, flt: JobFilter | None = None) -> list[dict[str, Any]]:
