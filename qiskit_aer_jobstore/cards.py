@@ -10,14 +10,13 @@ from __future__ import annotations
 import html
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qiskit.providers import JobError
-
-from .diff import read_experiments
 from .exceptions import JobArchiveError, JobStoreError
-from .job import StoredAerJob
 from .pictures import circuit_svg, circuit_text, counts_histogram_svg, sparkline_svg
+
+if TYPE_CHECKING:  # job imports qiskit, which `aer-jobs list` never needs
+    from .job import StoredAerJob
 
 __all__ = [
     "CARD_HISTOGRAMS",
@@ -37,7 +36,13 @@ CARD_HISTOGRAMS = 2
 SPARKLINE_ROWS = 20
 SPARKLINE_MAX_BYTES = 256 * 1024
 STATUS_COLOURS = {"DONE": "#2e7d32", "ERROR": "#c62828", "CANCELLED": "#6d6d6d"}
-_READ_ERRORS = (JobError, JobArchiveError, JobStoreError)
+
+
+def _read_errors() -> tuple[type[Exception], ...]:
+    # qiskit only when an archive is read: `aer-jobs list` imports this module too
+    from qiskit.providers import JobError
+
+    return (JobError, JobArchiveError, JobStoreError)
 # Columns sorted as numbers (by their data-v attribute), not as text.
 NUMERIC = ("num_circuits", "num_qubits", "shots", "size")
 
@@ -48,6 +53,8 @@ def status_colour(status: str) -> str:
 
 
 def _first_counts(job: StoredAerJob, at_most: int) -> list[tuple[str, dict[str, int]]]:
+    from .diff import read_experiments  # numpy and qiskit: only when a card is drawn
+
     return [(e["name"], e["counts"]) for e in read_experiments(job) if e["counts"]][:at_most]
 
 
@@ -60,7 +67,7 @@ def card_pictures_html(job: StoredAerJob) -> str:
     parts = []
     try:
         found = _first_counts(job, CARD_HISTOGRAMS + 1)
-    except _READ_ERRORS:  # failed, dropped or unreadable: the card says why elsewhere
+    except _read_errors():  # failed, dropped or unreadable: the card says why elsewhere
         found = []
     for name, counts in found[:CARD_HISTOGRAMS]:
         parts.append(
@@ -71,7 +78,7 @@ def card_pictures_html(job: StoredAerJob) -> str:
         parts.append("<p><em>More experiments have counts: job.result() holds them.</em></p>")
     try:
         circuits = job.circuits()
-    except _READ_ERRORS:
+    except _read_errors():
         circuits = []
     if circuits:
         first = circuits[0]
@@ -97,7 +104,7 @@ def sparklines(jobs: Sequence[StoredAerJob]) -> dict[str, str]:
             continue
         try:
             found = _first_counts(job, 1)
-        except _READ_ERRORS:
+        except _read_errors():
             continue
         if found:
             drawn[job.job_id()] = sparkline_svg(found[0][1])

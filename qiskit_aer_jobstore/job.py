@@ -15,7 +15,6 @@ from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 
 from . import lifecycle, pieces, wiring
-from .diff import JobDiff, diff_jobs
 from .exceptions import JobArchiveError, JobNotFoundError, JobStoreError
 from .manifest import PAYLOAD
 from .times import parse_time
@@ -388,11 +387,13 @@ class StoredAerJob(JobV1):
         """
         return runner().resume(self, executor)
 
-    def diff(self, other: StoredAerJob) -> JobDiff:
+    def diff(self, other: StoredAerJob) -> Any:
         """Compare this job (A) with ``other`` (B): circuits, parameter binds, options, noise
         model, versions, and each experiment's results (counts by total variation distance
         against the shot-noise level, states and expectation values by their largest
         difference). See :class:`~qiskit_aer_jobstore.diff.JobDiff`."""
+        from .diff import diff_jobs  # numpy and qiskit: a listing imports this module too
+
         return diff_jobs(self, other)
 
     # -- JobV1 plumbing ----------------------------------------------------------------

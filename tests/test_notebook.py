@@ -172,8 +172,8 @@ def test_job_table_sorts_colours_statuses_and_draws_sparklines_of_small_jobs(ids
 
 def test_sparklines_read_only_the_first_small_done_jobs(ids, store, monkeypatch):
     read = []
-    real = cards.read_experiments
-    monkeypatch.setattr(cards, "read_experiments", lambda job: read.append(job) or real(job))
+    real = cards._first_counts
+    monkeypatch.setattr(cards, "_first_counts", lambda job, n: read.append(job) or real(job, n))
     jobs = store.list(limit=None)
     monkeypatch.setattr(cards, "SPARKLINE_ROWS", 2)
     cards.sparklines(jobs)
