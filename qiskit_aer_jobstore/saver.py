@@ -2,10 +2,13 @@
 
 It reads saves from the socket ``FD`` (a thread reads them as they come, so the caller never
 waits for a slow disk), carries each out in order with ``JobStore.run_save`` and acknowledges
-it, with the JobStoreWarnings it raised. When the socket closes (the caller exited, or died)
-it carries out what it holds and exits. While it holds saves for a store whose caller is
-gone, a file in the store's ``.writers`` folder says so, and any process that reads the store
-waits for it (``handoff.wait_for_orphaned_writers``): the next process sees every job.
+it, with the JobStoreWarnings it raised. Saves that arrive together (a burst) are written
+together and made durable by one sync of the filesystem before any of them is answered, so
+``durability = full`` costs one sync a burst rather than two fsyncs a job. When the socket
+closes (the caller exited, or died) it carries out what it holds and exits. While it holds
+saves for a store whose caller is gone, a file in the store's ``.writers`` folder says so, and
+any process that reads the store waits for it (``handoff.wait_for_orphaned_writers``): the
+next process sees every job.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from . import handoff, push, wire
+from .blobs import sync_folder
 from .exceptions import JobStoreError, JobStoreWarning
 from .store import JobStore
+
+# At most this many saves waiting together are written, synced once, then answered.
+BATCH = 64
 
 
 def _reader(sock: socket.socket, frames: queue.SimpleQueue) -> None:
@@ -75,6 +82,32 @@ def _save(stores: dict[tuple[str, str], JobStore], message: Any) -> list[str]:
     return texts
 
 
+def _carry_out(stores: dict[tuple[str, str], JobStore], frame: tuple) -> list[str]:
+    seq, body, buffers = frame
+    try:
+        message = wire.decode(body, buffers)
+    except Exception as exc:  # noqa: BLE001 - e.g. a class of the caller's __main__
+        return [f"R{type(exc).__name__}: {exc}"]  # the caller saves this one itself
+    if message[0] == "env":
+        _apply_env(message[1])
+        return []
+    return _save(stores, message)
+
+
+def _batch(frames: queue.SimpleQueue, first: tuple) -> tuple[list[tuple], bool]:
+    """``first`` and the frames already waiting (up to BATCH); True if the input ended."""
+    batch = [first]
+    while len(batch) < BATCH:
+        try:
+            frame = frames.get_nowait()
+        except queue.Empty:
+            break
+        if frame is None:
+            return batch, True
+        batch.append(frame)
+    return batch, False
+
+
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
     handoff.lower_own_priority()
@@ -82,20 +115,22 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_reader, args=(sock, frames), daemon=True).start()
     stores: dict[tuple[str, str], JobStore] = {}
     push.notify = pushed.append  # the caller pushes: its warnings are its user's
-    replies = True
-    while (frame := frames.get()) is not None:
-        seq, body, buffers = frame
+    replies, ended = True, False
+    while not ended and (frame := frames.get()) is not None:
+        batch, ended = _batch(frames, frame)
+        # group commit: a burst's archives are synced together, once, before any is answered
+        durable = [s for s in stores.values() if s.blobs.fsync] if len(batch) > 1 else []
+        for store in durable:
+            store.blobs.fsync = False
         try:
-            message = wire.decode(body, buffers)
-        except Exception as exc:  # noqa: BLE001 - e.g. a class of the caller's __main__
-            texts = [f"R{type(exc).__name__}: {exc}"]  # the caller saves this one itself
-        else:
-            if message[0] == "env":
-                _apply_env(message[1])
-                texts = []
-            else:
-                texts = _save(stores, message)
-        if replies:
+            answers = [(frame[0], _carry_out(stores, frame)) for frame in batch]
+        finally:
+            for store in durable:
+                store.blobs.fsync = True
+                sync_folder(store.path)
+        for seq, texts in answers:
+            if not replies:
+                break
             text = "\0".join(texts).encode("utf-8", "replace")
             try:
                 sock.sendall(wire.ACK.pack(seq, len(text)) + text)

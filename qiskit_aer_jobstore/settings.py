@@ -227,6 +227,13 @@ def key_file() -> Path:
     return Path(os.path.expanduser(value)) if value else qiskit_dir() / "aer_jobs.key"
 
 
+def store_names() -> tuple[str | None, str | None, str | None]:
+    """What names the store as set (folder, key, home), unexpanded: a cheap cache key for the
+    store the settings name, looked up at every run."""
+    return (_lookup("QISKIT_AER_JOBS_DIR", "jobs_dir")[0],
+            _lookup("QISKIT_AER_JOBS_KEY", "jobs_key")[0], os.environ.get("HOME"))
+
+
 def durability() -> str:
     """``full``: fsync every archive before it is renamed into place (survives power loss);
     ``normal``: atomic rename without fsync (survives a killed process, may lose the last

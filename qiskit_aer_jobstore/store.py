@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .job import StoredAerJob
 
 _defaults: dict[tuple[str, str], JobStore] = {}
+_named: dict[tuple[str | None, str | None, str | None], JobStore] = {}
 # How many ended jobs a store remembers having written, to refuse a late queued or running
 # state (it comes at most a few jobs after the end it lost the race to).
 ENDED_MEMORY = 4096
@@ -55,11 +56,13 @@ class JobStore(StoreCore):
     @classmethod
     def default(cls) -> JobStore:
         """The store the current settings name (one instance per folder and key)."""
-        key = (str(settings.jobs_dir()), str(settings.key_file()))
-        store = _defaults.get(key)
+        names = settings.store_names()
+        store = _named.get(names)  # on every run: no paths built when the names are known
         if store is None:
+            key = (str(settings.jobs_dir()), str(settings.key_file()))
             with _defaults_lock:
                 store = _defaults.setdefault(key, cls(*key))
+                _named[names] = store
         return store
 
     # -- saving ------------------------------------------------------------------------
