@@ -41,7 +41,6 @@ from .writer import WRITER
 
 INDEX_FILE = "index.sqlite"
 # Archives written while the index could not be: a marker each, read back by the next sync
-# (a rewrite keeps its archive's name, so a diff of names alone would never see it).
 UNINDEXED_DIR = ".unindexed"
 # How old the last diff of the folder against the index may be before a listing diffs again.
 RESYNC_AFTER_S = 30.0
@@ -57,12 +56,13 @@ class StoreCore:
             ``~/.qiskit/aer_jobs.key``).
     """
 
-    def __init__(self, path: str | Path | None = None, key_path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, key_path: str | Path | None = None,
+                 check_settings: bool = True):
         self.path = Path(path).expanduser() if path is not None else settings.jobs_dir()
         self.key_path = Path(key_path).expanduser() if key_path is not None else settings.key_file()
-        # only durability is fixed when the store is made (the caps are read at each save)
-        full = settings.durability() == "full"
-        self.blobs = FolderBlobs(self.path, fsync=full)
+        if check_settings:  # a broken cap is refused now; the caps are read at each save
+            settings.max_store_bytes(), settings.max_job_bytes()
+        self.blobs = FolderBlobs(self.path, fsync=settings.durability() == "full")
         self._index: SQLiteIndex | None = None
         self._index_lock = threading.Lock()
         self._key_checked = False

@@ -245,8 +245,10 @@ def register_writer(store_path: Path) -> None:
     parent = os.getppid()
     try:
         folder = store_path / WRITERS_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / str(os.getpid())).write_text(f"{parent} {start_time(parent) or ''}")
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(folder / str(os.getpid()), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{parent} {start_time(parent) or ''}")
     except OSError:
         pass  # then a reader may list the store before this writer's last saves land
 

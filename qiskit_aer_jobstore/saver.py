@@ -68,11 +68,15 @@ def _save(stores: dict[tuple[str, str], JobStore], message: Any) -> list[str]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", JobStoreWarning)
         try:
-            if store is None:
-                store = stores[(path, key_path)] = JobStore(path, key_path)
-                handoff.register_writer(Path(path))
+            first = store is None
+            if first:
+                # its caller checked the caps when it made the store; one broken since then
+                # costs only their enforcement (a warning), as in the caller
+                store = stores[(path, key_path)] = JobStore(path, key_path, check_settings=False)
             pushed.clear()
             store.run_save(op, *args)
+            if first:  # the store folder exists (0700) by now
+                handoff.register_writer(Path(path))
             texts += ["P"] if pushed else []
         except JobStoreError as exc:
             texts.append(f"E{exc}")

@@ -49,8 +49,9 @@ class JobStore(StoreCore):
             ``~/.qiskit/aer_jobs.key``).
     """
 
-    def __init__(self, path: str | Path | None = None, key_path: str | Path | None = None):
-        super().__init__(path, key_path)
+    def __init__(self, path: str | Path | None = None, key_path: str | Path | None = None,
+                 check_settings: bool = True):
+        super().__init__(path, key_path, check_settings)
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
