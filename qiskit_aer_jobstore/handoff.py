@@ -53,15 +53,17 @@ class WriterProcess:
         self._failed: str | None = None  # why saving went back into this process
         self._fallback: Callable[[Callable[[], None], str], None] | None = None
         self._partial = b""
+        self._registered = set()
 
     # -- the caller's side ---------------------------------------------------------------
     def send(self, message: Any, run_here: Callable[[], None], describe: str,
              fallback: Callable[[Callable[[], None], str], None],
-             pushed: Callable[[], None] | None = None) -> bool:
+             pushed: Callable[[], None] | None = None, folder: Path | None = None) -> bool:
         """Hand ``message`` to the writer process; False if it cannot take it (then the
         caller runs ``run_here`` itself). ``run_here`` is kept until the writer acknowledges
         the save, and run through ``fallback`` if the writer dies first; ``pushed`` is called
-        when the writer says the save was queued for the team store (the caller pushes)."""
+        when the writer says the save was queued for the team store (the caller pushes);
+        ``folder``, the store's folder, gets the writer's entry in ``.writers`` first."""
         if self._pid != os.getpid():  # a forked child: the parent's writer is not ours
             self.__init__()
         if self._failed is not None or not _wanted():
@@ -81,6 +83,9 @@ class WriterProcess:
                 self._env = dict(env)
                 self._pending[seq - 1] = ("The settings", lambda: None, None)
                 parts = wire.encode(seq - 1, ("env", dict(os.environ))) + parts
+            if folder is not None and folder not in self._registered:
+                register_writer(folder, self._proc.pid)  # before its first save is sent
+                self._registered.add(folder)
             self._seq = seq
             self._pending[self._seq] = (describe, run_here, pushed)
             try:
@@ -139,7 +144,17 @@ class WriterProcess:
             child.close()
         self._sock = parent
         self._env = None
+        self._registered: set[Path] = set()
         return True
+
+    def warm(self) -> None:
+        """Start the writer process now (a run is about to save): it loads Qiskit while the
+        first job simulates, not after."""
+        if self._sock is None and self._failed is None and self._pid == os.getpid() and \
+                _wanted():
+            with self._lock:
+                if self._sock is None:
+                    self._start()
 
     def _read_acks(self, block: bool, timeout: float | None = None) -> None:
         if not self._acks.acquire(blocking=block):
@@ -240,15 +255,17 @@ def lower_own_priority() -> None:
 WRITERS_DIR = ".writers"
 
 
-def register_writer(store_path: Path) -> None:
-    """In the writer process: say that it holds saves for the store at ``store_path``."""
-    parent = os.getppid()
+def register_writer(store_path: Path, writer_pid: int) -> None:
+    """In the caller, before its first save to the store at ``store_path`` (whose folder
+    exists): say that the writer process ``writer_pid`` holds saves of this process for it.
+    The writer removes the entry when it exits."""
+    me = os.getpid()
     try:
         folder = store_path / WRITERS_DIR
         folder.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(folder / str(os.getpid()), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(folder / str(writer_pid), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(f"{parent} {start_time(parent) or ''}")
+            handle.write(f"{me} {start_time(me) or ''}")
     except OSError:
         pass  # then a reader may list the store before this writer's last saves land
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import cluster, context, reuse, settings, stages
 from .exceptions import JobNotFoundError, JobStoreError, JobStoreWarning
+from .handoff import WRITER_PROCESS
 from .manifest import device_name, validate_job_id
 from .record import JobRecord
 from .stages import SaveContext
@@ -46,6 +47,8 @@ def attach_context(backend: Any, run_options: dict[str, Any]) -> dict[str, Any]:
         save = getattr(backend, "_jobstore_save_jobs", None)
     save = settings.save_jobs_default() if save is None else _as_bool(save, "save_jobs")
     job_name, job_tags, session_id = context.names_for(job_name, job_tags)
+    if save:
+        WRITER_PROCESS.warm()  # it boots while the job simulates
     run_options[CONTEXT_KEY] = (
         SaveContext(JobStore.default(), job_name, job_tags, session_id=session_id,
                     reuse=reuse.mode(backend, reuse_value), provenance=context.provenance())

@@ -6,6 +6,7 @@ turned into a manifest and a pickled payload later, off that path.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import platform
 from dataclasses import dataclass, field
@@ -230,8 +231,18 @@ class JobRecord:
 
 def wire_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """A save's arguments as handed to the writer process: each record names this process
-    as the job's (the writer process writes its manifest)."""
+    as the job's (the writer process writes its manifest); a record whose options hold live
+    handles (an executor) goes as a copy without them, its content key computed first."""
+    wired = []
     for arg in args:
-        if isinstance(arg, JobRecord) and arg.process is None:
-            arg.process = process_identity()
-    return args
+        if isinstance(arg, JobRecord):
+            if arg.process is None:
+                arg.process = process_identity()
+            if any(options.get(name) is not None for name in UNSTORABLE_OPTIONS
+                   for options in (arg.run_options, arg.backend_options)):
+                arg.key()  # from the live options, as a lookup computes it
+                arg = copy.copy(arg)
+                arg.run_options = storable_options(arg.run_options)
+                arg.backend_options = storable_options(arg.backend_options)
+        wired.append(arg)
+    return tuple(wired)

@@ -19,7 +19,6 @@ import socket
 import sys
 import threading
 import warnings
-from pathlib import Path
 from typing import Any
 
 from . import handoff, push, wire
@@ -68,15 +67,12 @@ def _save(stores: dict[tuple[str, str], JobStore], message: Any) -> list[str]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", JobStoreWarning)
         try:
-            first = store is None
-            if first:
+            if store is None:
                 # its caller checked the caps when it made the store; one broken since then
                 # costs only their enforcement (a warning), as in the caller
                 store = stores[(path, key_path)] = JobStore(path, key_path, check_settings=False)
             pushed.clear()
             store.run_save(op, *args)
-            if first:  # the store folder exists (0700) by now
-                handoff.register_writer(Path(path))
             texts += ["P"] if pushed else []
         except JobStoreError as exc:
             texts.append(f"E{exc}")

@@ -53,6 +53,7 @@ class JobStore(StoreCore):
                  check_settings: bool = True):
         super().__init__(path, key_path, check_settings)
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
+        self._made: Path | None = None  # the folder, once made for the writer's entry
 
     @classmethod
     def default(cls) -> JobStore:
@@ -128,12 +129,23 @@ class JobStore(StoreCore):
 
         message = (str(self.path), str(self.key_path), op, wire_args(args))
         if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit,
-                               pushed=lambda: push.PUSHER.notify(self)):
+                               pushed=lambda: push.PUSHER.notify(self), folder=self._folder()):
             return
         if here:
             run_here()
         else:
             WRITER.submit(run_here, describe)
+
+    def _folder(self) -> Path | None:
+        """The store's folder, made if missing (once: the writer process's entry goes in it),
+        or None if it cannot be."""
+        if self._made is None:
+            try:
+                self.blobs.ensure()
+                self._made = self.path
+            except (OSError, JobStoreError):
+                return None
+        return self._made
 
     def run_save(self, op: str, *args: Any) -> None:
         """Carry out one save handed over: ``save`` (a JobRecord), ``sweep`` (a split job's

@@ -288,6 +288,8 @@ CLIENT_SCRIPT = textwrap.dedent("""
 
     # a thread pool runs Aer in this process, holding the GIL: the pieces are saved all the same
     client = ThreadPoolExecutor(max_workers=1) if sys.argv[1] == "threads" else Client(sys.argv[1])
+    qaj.AerSimulator().run(layered(2, 1, 0), shots=1).result()
+    qaj.JobStore.default().flush()  # the writer process is up before the sweep starts
     circuits = [layered(int(sys.argv[2]), 24, seed) for seed in range(12)]
     job = qaj.AerSimulator().run(circuits, shots=30, seed_simulator=77, executor=client,
                                  max_job_size=1, max_parallel_threads=1, job_name="killed")
