@@ -163,10 +163,8 @@ class WriterProcess:
             sock = self._sock
             if sock is None:
                 return
-            if block:
-                ready, _, _ = select.select([sock], [], [], timeout)
-                if not ready:
-                    return
+            if block and not _readable(sock, timeout):
+                return
             try:
                 data = sock.recv(1 << 16, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
@@ -222,15 +220,29 @@ class WriterProcess:
                 fallback(run_here, describe)
 
 
+# At most this many buffers a sendmsg (Linux refuses more than IOV_MAX, 1024, with EMSGSIZE).
+_MAX_PARTS = 512
+
+
 def _send_all(sock: socket.socket, parts: list) -> None:
     views = [memoryview(part).cast("B") for part in parts]
     while views:
-        sent = sock.sendmsg(views)
+        sent = sock.sendmsg(views[:_MAX_PARTS])
         while views and sent >= views[0].nbytes:
             sent -= views[0].nbytes
             views.pop(0)
         if views and sent:
             views[0] = views[0][sent:]
+
+
+def _readable(sock: socket.socket, timeout: float | None) -> bool:
+    """Whether ``sock`` has data within ``timeout`` seconds (poll: any fd number; select()
+    refuses those over 1024, which a process with many files open reaches)."""
+    if not hasattr(select, "poll"):
+        return bool(select.select([sock], [], [], timeout)[0])
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000)) or 1))
 
 
 def _wanted() -> bool:

@@ -184,3 +184,27 @@ def test_a_listing_waits_for_the_writer_of_a_killed_caller(store):
         live.wait()
     store.list(limit=1)
     assert os.listdir(folder) == []  # entries of writers that are gone are cleared
+
+
+def test_a_save_of_many_arrays_and_a_process_of_many_files(store, tmp_path):
+    """More out-of-band buffers than one sendmsg takes (1202 parts; IOV_MAX is 1024), and a
+    socket numbered over 1024 (select() refuses those): neither costs the writer process."""
+    import numpy as np
+
+    handoff.WRITER_PROCESS.close()
+    handoff.WRITER_PROCESS.__init__()
+    files = [open(tmp_path / f"f{i}", "w") for i in range(1100)]  # noqa: SIM115
+    try:
+        record = qaj.JobRecord(job_id="many-arrays", backend_name="aer_simulator",
+                               parameter_binds=[{"x": np.arange(3.0) + i} for i in range(600)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", JobStoreWarning)
+            store.save_later(record)
+            assert store.flush(timeout=120)
+        assert handoff.WRITER_PROCESS._sock.fileno() > 1024
+        assert handoff.WRITER_PROCESS._failed is None
+    finally:
+        for handle in files:
+            handle.close()
+    binds = store.get("many-arrays").parameter_binds()
+    assert len(binds) == 600 and binds[-1]["x"].tolist() == [599.0, 600.0, 601.0]
