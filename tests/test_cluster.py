@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -394,18 +395,17 @@ def test_resume_refuses_a_job_not_split_and_a_sweep_still_running(backend):
         backend.retrieve_job(failed.job_id()).resume()
 
     circuits = [layered(14, 10, seed) for seed in range(6)]
+    release = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(release.wait, 120)  # the pool is busy: the sweep stays running meanwhile
         job = backend.run(circuits, shots=20, executor=pool, max_job_size=1)
-        wait_until(
-            lambda: (
-                saved_status(backend, job.job_id()) is JobStatus.RUNNING
-                or job.status() is JobStatus.DONE
-            ),
-            "the running job to be saved",
-        )
-        if job.status() is not JobStatus.DONE:
+        try:
+            wait_until(lambda: saved_status(backend, job.job_id()) is JobStatus.RUNNING,
+                       "the running job to be saved")
             with pytest.raises(JobError, match="still running in process"):
                 backend.retrieve_job(job.job_id()).resume()
+        finally:
+            release.set()
         job.result()
 
 
