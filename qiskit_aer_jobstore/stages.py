@@ -26,7 +26,7 @@ NOT_SUBMITTED, QUEUED, RUNNING, FINAL = -1, 0, 1, 2
 # A queued or running state is written only if the job is still in it after this long:
 # short jobs then cost no extra write and no writer work beside the simulation.
 GRACE_SECONDS = 0.02
-_stage_changed = threading.Lock()
+_stage_lock = threading.Lock()
 
 
 @dataclass
@@ -46,7 +46,7 @@ class SaveContext:
 
 def advance(ctx: Any, stage: int) -> bool:
     """Move ``ctx`` on to ``stage``. False if it is already there or further on."""
-    with _stage_changed:
+    with _stage_lock:
         if getattr(ctx, "stage", NOT_SUBMITTED) >= stage:
             return False
         ctx.stage = stage
