@@ -31,13 +31,12 @@ from .exceptions import (
     JobStoreUnavailableError,
     JobStoreWarning,
 )
-from .handoff import WRITER_PROCESS, wait_for_orphaned_writers
+from .handoff import flush_saves, wait_for_orphaned_writers
 from .handover import hand_over
 from .index import IndexEntry, JobFilter, SQLiteIndex
 from .manifest import job_id_from_name, validate_job_id
 from .pieces import delete_pieces
 from .portable import read_job
-from .writer import WRITER
 
 INDEX_FILE = "index.sqlite"
 # Archives written while the index could not be: a marker each, read back by the next sync
@@ -208,10 +207,8 @@ class StoreCore:
         return self.commit(archive, write)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait for this process's saves to be written (the background thread's first: it
-        hands jobs over to the writer process)."""
-        done = WRITER.flush(timeout)
-        return WRITER_PROCESS.flush(timeout) and done
+        """Wait for this process's saves to be written (see ``handoff.flush_saves``)."""
+        return flush_saves(timeout)
 
     # -- the index and the folder --------------------------------------------------------
     def refresh(self) -> None:

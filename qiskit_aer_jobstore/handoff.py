@@ -30,7 +30,7 @@ from typing import Any
 from . import settings, wire
 from .exceptions import JobStoreWarning
 from .process import process_alive, start_time
-from .writer import WRITER_NICE
+from .writer import WRITER, WRITER_NICE
 
 # Set by the tests and by a writer process itself: never start a writer from there.
 NO_WRITER_ENV = "QISKIT_AER_JOBS_IN_WRITER"
@@ -47,13 +47,12 @@ class WriterProcess:
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen | None = None
         self._seq = 0
-        self._acked = 0
         self._pending: dict[int, tuple[str, Callable[[], None], Any]] = {}
         self._env: dict[Any, Any] | None = None
         self._failed: str | None = None  # why saving went back into this process
         self._fallback: Callable[[Callable[[], None], str], None] | None = None
         self._partial = b""
-        self._registered = set()
+        self._registered: set[Path] = set()  # store folders holding this writer's entry
 
     # -- the caller's side ---------------------------------------------------------------
     def send(self, message: Any, run_here: Callable[[], None], describe: str,
@@ -144,7 +143,7 @@ class WriterProcess:
             child.close()
         self._sock = parent
         self._env = None
-        self._registered: set[Path] = set()
+        self._registered = set()
         return True
 
     def warm(self) -> None:
@@ -263,7 +262,8 @@ def lower_own_priority() -> None:
 
 
 # Writer processes holding saves for a store: ``<store>/.writers/<writer pid>``, holding
-# "<caller pid> <caller start>". Written by the writer, read by every process that lists.
+# "<caller pid> <caller start>". Written by the caller before its first save there, removed
+# by the writer when it exits, read by every process that lists.
 WRITERS_DIR = ".writers"
 
 
@@ -320,6 +320,18 @@ def wait_for_orphaned_writers(store_path: Path, timeout: float = ORPHAN_WAIT_S) 
 
 
 WRITER_PROCESS = WriterProcess()
+
+
+def flush_saves(timeout: float | None = None) -> bool:
+    """Wait until this process's saves are written: the background thread's first (it hands
+    jobs over to the writer process), then the writer process's. False if ``timeout`` ran out."""
+    done = WRITER.flush(timeout)
+    return WRITER_PROCESS.flush(timeout) and done
+
+
+def saves_pending() -> bool:
+    """Whether saves of this process are still on their way (thread or writer process)."""
+    return bool(WRITER.pending() or WRITER_PROCESS.pending())
 
 
 def _close_at_exit() -> None:

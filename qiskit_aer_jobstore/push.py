@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from . import settings
 from .core import StoreCore
 from .exceptions import JobStoreError, JobStoreUnavailableError, JobStoreWarning
-from .handoff import WRITER_PROCESS
+from .handoff import flush_saves
 from .team import TeamStore, remote_store
-from .writer import WRITER
 
 
 @dataclass
@@ -210,8 +209,7 @@ PUSHER = Pusher()
 def _flush_at_exit() -> None:
     timeout = float(os.getenv("QISKIT_AER_JOBS_PUSH_EXIT_TIMEOUT", 10))
     saves = float(os.getenv("QISKIT_AER_JOBS_EXIT_TIMEOUT", 60))
-    WRITER.flush(timeout=saves)
-    WRITER_PROCESS.flush(timeout=saves)  # its answers say which saves are ours to push
+    flush_saves(timeout=saves)  # the writer's answers say which saves are ours to push
     if PUSHER.pending() and not PUSHER.flush(timeout=timeout):
         warnings.warn(
             "Pushing to the team store was still going on when Python exited; the jobs not "

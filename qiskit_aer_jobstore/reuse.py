@@ -25,12 +25,11 @@ from typing import Any
 from . import context, settings, stages
 from .contentkey import content_key, effective_options, is_seeded
 from .exceptions import JobStoreError, JobStoreWarning
-from .handoff import WRITER_PROCESS
+from .handoff import saves_pending
 from .job import StoredAerJob
 from .manifest import device_name
 from .record import JobRecord
 from .team import remote_store
-from .writer import WRITER
 
 
 def mode(backend: Any, run_value: Any) -> str | None:
@@ -153,11 +152,6 @@ def _verified(store: Any, archive: str, record: JobRecord) -> tuple[dict[str, An
     return payload, result
 
 
-def _saves_pending() -> bool:
-    """Whether saves of this process are still on their way (thread or writer process)."""
-    return bool(WRITER.pending() or WRITER_PROCESS.pending())
-
-
 def _signed_row(store: Any, key: str) -> dict[str, Any] | None:
     """The index row of the newest local job that can serve ``key`` and whose manifest is
     signed by this store's key (its payload is not read)."""
@@ -170,7 +164,7 @@ def _signed_row(store: Any, key: str) -> dict[str, Any] | None:
                     return row
             except (JobStoreError, OSError):
                 continue  # damaged or gone
-        if attempt or not _saves_pending():  # a job of this process that just ended, maybe
+        if attempt or not saves_pending():  # a job of this process that just ended, maybe
             return None
         store.flush()  # (only then: a hit does not wait for the writer's backlog)
     return None
@@ -252,7 +246,7 @@ def lookup(store: Any, key: str | None) -> tuple[str, dict[str, Any]] | None:
         return None
     found = _usable(store, key)
     # a job of this process that just ended, maybe
-    if found is None and _saves_pending():
+    if found is None and saves_pending():
         store.flush()  # (only then: a hit does not wait for the writer's backlog)
         found = _usable(store, key)
     if found is None and settings.remote_configured():
