@@ -25,6 +25,8 @@ import qiskit
 import qiskit_aer
 from qiskit.circuit import ControlFlowOp, Gate, Instruction, ParameterExpression, QuantumCircuit
 
+from . import pickling
+
 # Our own options and live handles: none of them changes what a simulation returns.
 IGNORED_OPTIONS = frozenset(
     {"save_jobs", "reuse_results", "job_name", "job_tags", "executor", "parameterizations"}
@@ -33,6 +35,8 @@ IGNORED_OPTIONS = frozenset(
 _DEFINED_BY_BODY = (Gate, Instruction)
 # Qiskit's own names for unnamed circuits count up per process: such a name is no name.
 AUTO_NAME = re.compile(r"circuit-\d+\Z")
+# id(shared circuit) -> (the circuit, its parts), oldest first
+_PARTS: dict[int, tuple[QuantumCircuit, list[str]]] = {}
 # A bit in a condition or expression: written as its index (a loose bit's uid is per process).
 _BIT_REPR = re.compile(r"<Clbit [^>]*>")
 
@@ -70,7 +74,7 @@ def content_key(
         circuits = [circuits]
     for circuit in circuits or []:
         parts.append("<unnamed>" if AUTO_NAME.match(circuit.name) else repr(circuit.name))
-        _circuit(circuit, parts)
+        _shared_circuit(circuit, parts)
     parts.append("binds")
     _value(parameter_binds, parts)
     parts.append("options")
@@ -97,6 +101,22 @@ def pubs_content(kind: str, pubs: Any) -> list[Any]:
             item += [float(pub.precision), list(observables.shape), list(observables.ravel())]
         content.append(item)
     return content
+
+
+def _shared_circuit(circuit: QuantumCircuit, parts: list[str]) -> None:
+    """:func:`_circuit`, its parts kept for a circuit loaded once for many jobs (the writer
+    process's, see ``pickling.circuit_from_qpy``: never changed, so never stale)."""
+    if not pickling.is_shared(circuit):
+        _circuit(circuit, parts)
+        return
+    known = _PARTS.get(id(circuit))
+    if known is None or known[0] is not circuit:
+        mine: list[str] = []
+        _circuit(circuit, mine)
+        known = _PARTS[id(circuit)] = (circuit, mine)
+        while len(_PARTS) > pickling.SHARED_KEPT:
+            del _PARTS[next(iter(_PARTS))]
+    parts += known[1]
 
 
 def _circuit(circuit: QuantumCircuit, parts: list[str]) -> None:

@@ -15,57 +15,34 @@ import pickle
 import struct
 from typing import Any
 
+from .pickling import circuit_from_qpy, circuit_type, qpy_of
+
 # a frame: sequence number, length of the pickle, number of out-of-band buffers
 _HEAD = struct.Struct("!QQI")
 _LENGTH = struct.Struct("!Q")
 # an acknowledgement: sequence number, length of the warnings that follow (UTF-8)
 ACK = struct.Struct("!QI")
-_SAFE: frozenset[str] | None = None
-
-
-def _safe_names() -> frozenset[str]:
-    global _SAFE
-    if _SAFE is None:
-        from qiskit.circuit.library import get_standard_gate_name_mapping
-
-        _SAFE = frozenset(get_standard_gate_name_mapping()) | {
-            "measure", "barrier", "reset", "delay"}
-    return _SAFE
 
 
 def _load_qpy(data: bytes) -> Any:
-    from qiskit import qpy
-
-    return qpy.load(io.BytesIO(data))[0]
+    return circuit_from_qpy(data)  # the writer loads a circuit sent over and over only once
 
 
 class _Pickler(pickle.Pickler):
-    """Pickles circuits of standard instructions as QPY (each once: pickle's memo keeps the
-    circuit a record and its pubs share)."""
-
-    circuit_type: Any = None
+    """Pickles circuits QPY holds exactly as QPY (each once: pickle's memo keeps the circuit
+    a record and its pubs share)."""
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is not self.circuit_type:
+        if type(obj) is not circuit_type():
             return NotImplemented
-        if not _safe_names().issuperset(obj.count_ops()):
+        data = qpy_of(obj)
+        if data is None:
             return NotImplemented
-        from qiskit import qpy
-
-        buffer = io.BytesIO()
-        try:
-            qpy.dump(obj, buffer)
-        except Exception:  # noqa: BLE001 - metadata QPY cannot write: pickle it instead
-            return NotImplemented
-        return _load_qpy, (buffer.getvalue(),)
+        return _load_qpy, (data,)
 
 
 def encode(seq: int, message: Any) -> list[bytes | memoryview]:
     """The frame for ``message``: its parts in order (send them with one ``sendmsg``)."""
-    if _Pickler.circuit_type is None:
-        from qiskit import QuantumCircuit
-
-        _Pickler.circuit_type = QuantumCircuit
     buffers: list[pickle.PickleBuffer] = []
     out = io.BytesIO()
     _Pickler(out, protocol=5, buffer_callback=buffers.append).dump(message)
