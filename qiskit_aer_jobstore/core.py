@@ -65,6 +65,7 @@ class StoreCore:
         self._index: SQLiteIndex | None = None
         self._index_lock = threading.Lock()
         self._key_checked = False
+        self.rows_later: Any = None  # an ``indexbatch.IndexBatch`` while one is open
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -152,6 +153,9 @@ class StoreCore:
         written: dict[str, Any] = {}
         size = self.blobs.put(name, lambda handle: written.update(write(handle)))
         after = self.blobs.version()
+        if self.rows_later is not None:  # the writer process's burst: rows in one transaction
+            self.rows_later.add(IndexEntry.from_manifest(written, name, size), before, after)
+            return written
         try:
             replaced = index.upsert(IndexEntry.from_manifest(written, name, size), before, after)
         except JobStoreUnavailableError as exc:
@@ -236,12 +240,8 @@ class StoreCore:
         except (TypeError, ValueError):
             return True
 
-    def sync(
-        self,
-        version: Any,
-        full: bool = False,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> list[tuple[str, str]]:
+    def sync(self, version: Any, full: bool = False,
+             progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str]]:
         """Diff the folder against the index (``full``: re-read every archive); returns
         ``(archive name, reason)`` for each archive that could not be indexed."""
         # rows first, then the folder: an archive saved in between is then only re-read

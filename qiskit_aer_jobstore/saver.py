@@ -24,6 +24,7 @@ from typing import Any
 from . import handoff, push, wire
 from .blobs import sync_folder
 from .exceptions import JobStoreError, JobStoreWarning
+from .indexbatch import IndexBatch
 from .store import JobStore
 
 # At most this many saves waiting together are written, synced once, then answered.
@@ -94,6 +95,34 @@ def _carry_out(stores: dict[tuple[str, str], JobStore], frame: tuple) -> list[st
     return _save(stores, message)
 
 
+def _burst(stores: dict[tuple[str, str], JobStore], batch: list[tuple]) -> list:
+    """Carry out the saves of a burst (group commit): their archives are synced together,
+    once, and their index rows written in one transaction, before any of them is answered."""
+    durable = [s for s in stores.values() if s.blobs.fsync]
+    for store in durable:
+        store.blobs.fsync = False
+    rows: list[IndexBatch] = []
+    answers: list[tuple[int, list[str]]] = []
+    try:
+        for frame in batch:
+            for store in stores.values():  # stores made by this frame get theirs next burst
+                if store.rows_later is None:
+                    store.rows_later = IndexBatch(store)
+                    rows.append(store.rows_later)
+                store.rows_later.tag = len(answers)
+            answers.append((frame[0], _carry_out(stores, frame)))
+    finally:
+        for store in durable:
+            store.blobs.fsync = True
+            sync_folder(store.path)  # before the rows: a row never names a lost archive
+        for batch_rows in rows:
+            batch_rows.store.rows_later = None
+            for tag, text in batch_rows.write():
+                if tag < len(answers):
+                    answers[tag][1].append(f"W{text}")
+    return answers
+
+
 def _batch(frames: queue.SimpleQueue, first: tuple) -> tuple[list[tuple], bool]:
     """``first`` and the frames already waiting (up to BATCH); True if the input ended."""
     batch = [first]
@@ -118,16 +147,8 @@ def main(argv: list[str]) -> int:
     replies, ended = True, False
     while not ended and (frame := frames.get()) is not None:
         batch, ended = _batch(frames, frame)
-        # group commit: a burst's archives are synced together, once, before any is answered
-        durable = [s for s in stores.values() if s.blobs.fsync] if len(batch) > 1 else []
-        for store in durable:
-            store.blobs.fsync = False
-        try:
-            answers = [(frame[0], _carry_out(stores, frame)) for frame in batch]
-        finally:
-            for store in durable:
-                store.blobs.fsync = True
-                sync_folder(store.path)
+        answers = _burst(stores, batch) if len(batch) > 1 else [
+            (frame[0], _carry_out(stores, frame)) for frame in batch]
         for seq, texts in answers:
             if not replies:
                 break

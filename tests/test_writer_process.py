@@ -208,3 +208,67 @@ def test_a_save_of_many_arrays_and_a_process_of_many_files(store, tmp_path):
             handle.close()
     binds = store.get("many-arrays").parameter_binds()
     assert len(binds) == 600 and binds[-1]["x"].tolist() == [599.0, 600.0, 601.0]
+
+
+def test_a_burst_is_written_with_its_rows_in_one_go(backend, store):
+    """Saves waiting together (the writer stopped while they came) are written as one burst:
+    every job listed once in its last state, the replaced archive deleted."""
+    from qiskit_aer_jobstore.record import JobRecord
+
+    backend.run(ghz(), shots=10, seed_simulator=1).result()
+    store.flush()
+    writer = handoff.WRITER_PROCESS._proc
+    result = backend.run(ghz(), shots=10, seed_simulator=2).result()
+    store.flush()
+    os.kill(writer.pid, signal.SIGSTOP)
+    try:
+        store.save_later(JobRecord.from_backend(backend, job_id="twice", status="RUNNING",
+                                                manifest_only=True))
+        for i in range(20):
+            store.save_later(JobRecord.from_backend(backend, job_id=f"burst-{i:02d}",
+                                                    circuits=[ghz()], result=result,
+                                                    job_tags=["burst"]))
+        store.save_later(JobRecord.from_backend(backend, job_id="twice", circuits=[ghz()],
+                                                result=result, job_tags=["burst"]))
+        assert handoff.saves_pending()
+    finally:
+        os.kill(writer.pid, signal.SIGCONT)
+    store.flush()
+    jobs = store.list(limit=None, job_tags=["burst"])
+    assert sorted(job.job_id() for job in jobs) == sorted(
+        [f"burst-{i:02d}" for i in range(20)] + ["twice"])
+    assert {job.status() for job in jobs} == {JobStatus.DONE}
+    assert len(list(store.blobs.names())) == 23  # the running state's archive was replaced
+    assert store.get("burst-07").result().get_counts() == result.get_counts()
+
+
+def test_rows_of_a_burst_the_index_cannot_take_are_listed_later(backend, store, monkeypatch):
+    """The index locked by another process for longer than the busy timeout: each job of
+    the burst is saved, with a warning, and listed once the index is free."""
+    import sqlite3
+
+    from qiskit_aer_jobstore.index import sqlite as index_sqlite
+    from qiskit_aer_jobstore.indexbatch import IndexBatch
+    from qiskit_aer_jobstore.record import JobRecord
+
+    monkeypatch.setattr(index_sqlite, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setenv(handoff.NO_WRITER_ENV, "1")  # this process writes: its batch is here
+    result = backend.run(ghz(), shots=10, seed_simulator=2).result()
+    store.flush()
+    store.index.close()  # reconnect with the short timeout
+    locker = sqlite3.connect(store.path / "index.sqlite", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        store.rows_later = batch = IndexBatch(store)
+        for i in range(3):
+            batch.tag = i
+            store.save(JobRecord.from_backend(backend, job_id=f"late-{i}", circuits=[ghz()],
+                                              result=result))
+        store.rows_later = None
+        texts = batch.write()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert [tag for tag, _ in texts] == [0, 1, 2]
+    assert all("not added to the index" in text for _, text in texts)
+    assert {job.job_id() for job in store.list(limit=None)} >= {"late-0", "late-1", "late-2"}

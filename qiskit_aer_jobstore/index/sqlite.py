@@ -306,6 +306,32 @@ class SQLiteIndex(Outbox):
 
         return self._run(fn)
 
+    def upsert_batch(self, entries: list[IndexEntry], version_before: Any = None,
+                     version_after: Any = None) -> list[str]:
+        """:meth:`upsert` for many entries in one transaction, in order (a later entry of a
+        job replaces an earlier one). Returns the archive names rows had before, when another
+        (the caller deletes them)."""
+
+        def fn(conn):
+            conn.execute("BEGIN IMMEDIATE")
+            replaced: list[str] = []
+            for entry in entries:
+                old = conn.execute(
+                    "SELECT archive FROM jobs WHERE job_id = ?", (entry.job_id,)
+                ).fetchone()
+                self._write_row(conn, entry)
+                if old is not None and old[0] != entry.archive:
+                    replaced.append(old[0])
+            if version_after is not None and version_before is not None:
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
+                    (str(version_after), str(version_before)),
+                )
+            conn.execute("COMMIT")
+            return replaced
+
+        return self._run(fn)
+
     def upsert_many(
         self,
         items: list[IndexEntry],
