@@ -53,29 +53,39 @@ class WriterProcess:
         self._fallback: Callable[[Callable[[], None], str], None] | None = None
         self._partial = b""
         self._registered: set[Path] = set()  # store folders holding this writer's entry
+        self._pace = wire.WAIT  # the flag saves that may wait get (writer_pace)
+        self._want = False  # whether saves go to a writer process (settings.writer)
+        self._read_for: dict[Any, Any] | None = None  # the environment those were read in
+        self._asked = 0  # the last flush request sent (none again until a save follows it)
 
     # -- the caller's side ---------------------------------------------------------------
     def send(self, message: Any, run_here: Callable[[], None], describe: str,
              fallback: Callable[[Callable[[], None], str], None],
-             pushed: Callable[[], None] | None = None, folder: Path | None = None) -> bool:
+             pushed: Callable[[], None] | None = None, folder: Path | None = None,
+             may_wait: bool = False) -> bool:
         """Hand ``message`` to the writer process; False if it cannot take it (then the
         caller runs ``run_here`` itself). ``run_here`` is kept until the writer acknowledges
         the save, and run through ``fallback`` if the writer dies first; ``pushed`` is called
         when the writer says the save was queued for the team store (the caller pushes);
-        ``folder``, the store's folder, gets the writer's entry in ``.writers`` first."""
+        ``folder``, the store's folder, gets the writer's entry in ``.writers`` first;
+        ``may_wait``: the writer may hold it until the caller is quiet (``writer_pace``)."""
         if self._pid != os.getpid():  # a forked child: the parent's writer is not ours
             self.__init__()
-        if self._failed is not None or not _wanted():
+        env = os.environ._data  # type: ignore[attr-defined]  # compared in C: microseconds
+        if env != self._read_for:  # the settings: read again when the environment changes
+            self._want = _wanted()
+            self._pace = wire.WAIT if self._want and settings.writer_pace() == "idle" else 0
+            self._read_for = dict(env)
+        if self._failed is not None or not self._want:
             return False
         self._fallback = fallback
         with self._lock:
             if self._sock is None and not self._start():
                 return False
-            env = os.environ._data  # type: ignore[attr-defined]  # compared in C: microseconds
             env_changed = env != self._env
             seq = self._seq + 1 + env_changed
             try:
-                parts = wire.encode(seq, message)
+                parts = wire.encode(seq, message, self._pace if may_wait else 0)
             except Exception:  # noqa: BLE001 - cannot be pickled: the thread writer reports it
                 return False
             if env_changed:  # the writer reads the settings as this process sees them
@@ -103,12 +113,26 @@ class WriterProcess:
         if self._pid != os.getpid():
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._ask_to_write()
         while self._pending and self._sock is not None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
             self._read_acks(block=True, timeout=left)
         return True
+
+    def _ask_to_write(self) -> None:
+        """Ask the writer to write what it holds now (saves that may wait included)."""
+        with self._lock:
+            if not self._pending or self._sock is None or self._asked == self._seq:
+                return
+            self._seq += 1
+            self._asked = self._seq
+            self._pending[self._seq] = ("A flush", lambda: None, None)
+            try:
+                _send_all(self._sock, wire.encode(self._seq, None, wire.FLUSH))
+            except OSError as exc:
+                self._lost(f"the writer process could not be reached ({exc})")
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, then let the writer process end (it exits once its input is closed)."""

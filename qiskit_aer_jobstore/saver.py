@@ -18,6 +18,7 @@ import queue
 import socket
 import sys
 import threading
+import time
 import warnings
 from typing import Any
 
@@ -29,6 +30,12 @@ from .store import JobStore
 
 # At most this many saves waiting together are written, synced once, then answered.
 BATCH = 64
+# Saves that may wait are held while the caller keeps sending (see ``_gather``).
+QUIET_S = 0.05
+QUIET_ENV = "QISKIT_AER_JOBS_WRITER_QUIET_S"  # the tests' way to make "quiet" never come
+HOLD_S = 5.0
+HOLD_BYTES = 256 * 1024**2
+HOLD_COUNT = 4096
 
 
 def _reader(sock: socket.socket, frames: queue.SimpleQueue) -> None:
@@ -84,7 +91,9 @@ def _save(stores: dict[tuple[str, str], JobStore], message: Any) -> list[str]:
 
 
 def _carry_out(stores: dict[tuple[str, str], JobStore], frame: tuple) -> list[str]:
-    seq, body, buffers = frame
+    _, body, buffers, flags = frame
+    if flags & wire.FLUSH:
+        return []  # what came before it is written: its answer says so
     try:
         message = wire.decode(body, buffers)
     except Exception as exc:  # noqa: BLE001 - e.g. a class of the caller's __main__
@@ -123,18 +132,55 @@ def _burst(stores: dict[tuple[str, str], JobStore], batch: list[tuple]) -> list:
     return answers
 
 
-def _batch(frames: queue.SimpleQueue, first: tuple) -> tuple[list[tuple], bool]:
-    """``first`` and the frames already waiting (up to BATCH); True if the input ended."""
-    batch = [first]
-    while len(batch) < BATCH:
-        try:
-            frame = frames.get_nowait()
-        except queue.Empty:
+def _gather(frames: queue.SimpleQueue, first: tuple) -> tuple[list[tuple], bool]:
+    """``first`` and the frames after it to write together; True if the input ended.
+
+    Saves that may wait (``wire.WAIT``: a finished job, under ``writer_pace = idle``) are held
+    while the caller keeps sending: on a machine with few cores, writing beside a loop of
+    simulations slows each of them as much as the writing costs. They are written once the
+    caller is quiet for QUIET_S, when the first of them waited HOLD_S, past HOLD_BYTES or
+    HOLD_COUNT, or when a save that may not wait (a flush request, a piece of a split job, a
+    running state) comes. The caller's death ends the input: everything held is written.
+    """
+    held, size, prompt = [first], _size(first), not first[3] & wire.WAIT
+    quiet = float(os.environ.get(QUIET_ENV) or QUIET_S)
+    deadline = time.monotonic() + max(HOLD_S, quiet)
+    while True:
+        if not prompt and size < HOLD_BYTES and len(held) < HOLD_COUNT:
+            wait = min(quiet, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            try:
+                frame = frames.get(timeout=wait)
+            except queue.Empty:
+                break  # the caller is quiet
+        elif len(held) % BATCH:
+            try:  # write now, with those waiting already
+                frame = frames.get_nowait()
+            except queue.Empty:
+                break
+        else:
             break
         if frame is None:
-            return batch, True
-        batch.append(frame)
-    return batch, False
+            return held, True
+        held.append(frame)
+        size += _size(frame)
+        prompt = prompt or not frame[3] & wire.WAIT
+    return held, False
+
+
+def _size(frame: tuple) -> int:
+    return len(frame[1]) + sum(len(buffer) for buffer in frame[2])
+
+
+def _write(stores: dict[tuple[str, str], JobStore], held: list[tuple]) -> list:
+    """Carry out ``held`` in bursts of at most BATCH; their answers."""
+    answers = []
+    for start in range(0, len(held), BATCH):
+        batch = held[start:start + BATCH]
+        answers += _burst(stores, batch) if len(batch) > 1 else [
+            (batch[0][0], _carry_out(stores, batch[0]))]
+    return answers
 
 
 def main(argv: list[str]) -> int:
@@ -146,10 +192,8 @@ def main(argv: list[str]) -> int:
     push.notify = pushed.append  # the caller pushes: its warnings are its user's
     replies, ended = True, False
     while not ended and (frame := frames.get()) is not None:
-        batch, ended = _batch(frames, frame)
-        answers = _burst(stores, batch) if len(batch) > 1 else [
-            (frame[0], _carry_out(stores, frame)) for frame in batch]
-        for seq, texts in answers:
+        held, ended = _gather(frames, frame)
+        for seq, texts in _write(stores, held):
             if not replies:
                 break
             text = "\0".join(texts).encode("utf-8", "replace")

@@ -251,6 +251,18 @@ def writer() -> str:
     return _choice("QISKIT_AER_JOBS_WRITER", "writer", WRITERS)
 
 
+PACES = ("idle", "eager")
+
+
+def writer_pace() -> str:
+    """When the writer process writes a finished job it holds (it is safe from the caller's
+    death either way): ``idle`` (default), once the caller has handed nothing over for 50 ms,
+    or at most 5 s later, or at a flush, so a loop of simulations does not share the cores
+    with the writing; ``eager``, at once (other processes list each job sooner; for machines
+    with cores to spare). Read, like ``writer``, when the environment changes."""
+    return _choice("QISKIT_AER_JOBS_WRITER_PACE", "writer_pace", PACES)
+
+
 def max_store_bytes() -> int:
     """Cap on the whole local store; the oldest jobs are removed past it (0: no cap)."""
     value, where = _lookup("QISKIT_AER_MAX_STORE_BYTES", "max_store_bytes")

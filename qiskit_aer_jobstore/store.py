@@ -128,7 +128,9 @@ class JobStore(StoreCore):
             self.run_save(op, *args)
 
         message = (str(self.path), str(self.key_path), op, wire_args(args))
-        if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit,
+        # a finished job may wait for a quiet moment; pieces and running states go at once
+        may_wait = op == "save" and args[0].status not in ACTIVE_STATUSES
+        if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit, may_wait=may_wait,
                                pushed=lambda: push.PUSHER.notify(self), folder=self._folder()):
             return
         if here:

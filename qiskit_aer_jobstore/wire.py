@@ -17,8 +17,12 @@ from typing import Any
 
 from .pickling import circuit_from_qpy, circuit_type, qpy_of
 
-# a frame: sequence number, length of the pickle, number of out-of-band buffers
-_HEAD = struct.Struct("!QQI")
+# a frame: sequence number, length of the pickle, number of out-of-band buffers, flags
+_HEAD = struct.Struct("!QQIB")
+# flags: the save may wait for a quiet moment of the caller (see ``saver``); a flush request
+# (no message: write everything sent before it now, then acknowledge it)
+WAIT = 1
+FLUSH = 2
 _LENGTH = struct.Struct("!Q")
 # an acknowledgement: sequence number, length of the warnings that follow (UTF-8)
 ACK = struct.Struct("!QI")
@@ -41,33 +45,35 @@ class _Pickler(pickle.Pickler):
         return _load_qpy, (data,)
 
 
-def encode(seq: int, message: Any) -> list[bytes | memoryview]:
+def encode(seq: int, message: Any, flags: int = 0) -> list[bytes | memoryview]:
     """The frame for ``message``: its parts in order (send them with one ``sendmsg``)."""
+    if flags & FLUSH:
+        return [_HEAD.pack(seq, 0, 0, flags)]
     buffers: list[pickle.PickleBuffer] = []
     out = io.BytesIO()
     _Pickler(out, protocol=5, buffer_callback=buffers.append).dump(message)
     body = out.getbuffer()
     views = [buffer.raw() for buffer in buffers]
-    parts: list[bytes | memoryview] = [_HEAD.pack(seq, body.nbytes, len(views))]
+    parts: list[bytes | memoryview] = [_HEAD.pack(seq, body.nbytes, len(views), flags)]
     parts += [_LENGTH.pack(view.nbytes) for view in views]
     parts.append(body)
     parts += views
     return parts
 
 
-def read_frame(read_exactly: Any) -> tuple[int, bytes, list[bytes]] | None:
-    """The next ``(seq, pickle, buffers)`` read with ``read_exactly(n) -> bytes | None`` (None
-    at the end of the stream); ``decode`` turns the last two into the message."""
+def read_frame(read_exactly: Any) -> tuple[int, bytes, list[bytes], int] | None:
+    """The next ``(seq, pickle, buffers, flags)`` read with ``read_exactly(n) -> bytes | None``
+    (None at the end of the stream); ``decode`` turns pickle and buffers into the message."""
     head = read_exactly(_HEAD.size)
     if head is None:
         return None
-    seq, size, count = _HEAD.unpack(head)
+    seq, size, count, flags = _HEAD.unpack(head)
     lengths = [_LENGTH.unpack(read_exactly(_LENGTH.size))[0] for _ in range(count)]
     body = read_exactly(size)
     buffers = [read_exactly(length) for length in lengths]
     if body is None or any(buffer is None for buffer in buffers):
         return None
-    return seq, body, buffers
+    return seq, body, buffers, flags
 
 
 def decode(body: bytes, buffers: list[bytes]) -> Any:

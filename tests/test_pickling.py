@@ -64,7 +64,7 @@ def test_the_writer_loads_a_circuit_sent_again_once_and_reuses_its_bytes():
     for parts in frames:
         blob = b"".join(bytes(part) for part in parts)
         stream = io.BytesIO(blob)
-        _, body, buffers = wire.read_frame(lambda n, s=stream: s.read(n) or None)
+        _, body, buffers, _ = wire.read_frame(lambda n, s=stream: s.read(n) or None)
         messages.append(wire.decode(body, buffers))
     first, second = messages[0][1][0], messages[1][1][0]
     assert first is second and first == circuit

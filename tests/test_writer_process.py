@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 
 import pytest
@@ -272,3 +273,42 @@ def test_rows_of_a_burst_the_index_cannot_take_are_listed_later(backend, store, 
     assert [tag for tag, _ in texts] == [0, 1, 2]
     assert all("not added to the index" in text for _, text in texts)
     assert {job.job_id() for job in store.list(limit=None)} >= {"late-0", "late-1", "late-2"}
+
+
+def _finished_jobs(backend, count: int) -> list[str]:
+    return [backend.run(ghz(), shots=10, seed_simulator=i).result().job_id
+            for i in range(count)]
+
+
+def test_finished_jobs_wait_for_a_quiet_caller_and_a_flush_writes_them(backend, store,
+                                                                      monkeypatch):
+    """writer_pace = idle: while the caller is not quiet (here: never, by the test knob) the
+    writer holds finished jobs; they are safe with it (the kill test) and a flush writes them."""
+    from qiskit_aer_jobstore import saver
+
+    monkeypatch.setenv(saver.QUIET_ENV, "3600")
+    monkeypatch.setenv("QISKIT_AER_JOBS_WRITER_PACE", "idle")
+    _finished_jobs(backend, 1)
+    store.flush()
+    before = set(store.blobs.names())
+    ids = _finished_jobs(backend, 5)
+    time.sleep(0.5)  # ample for an eager writer to write five small jobs
+    assert set(store.blobs.names()) == before and handoff.saves_pending()
+    store.flush()
+    assert len(set(store.blobs.names()) - before) == 5
+    assert {job.job_id() for job in backend.jobs(limit=None)} >= set(ids)
+
+
+def test_an_eager_writer_writes_each_job_without_a_flush(backend, store, monkeypatch):
+    from qiskit_aer_jobstore import saver
+
+    monkeypatch.setenv(saver.QUIET_ENV, "3600")
+    monkeypatch.setenv("QISKIT_AER_JOBS_WRITER_PACE", "eager")
+    _finished_jobs(backend, 1)
+    store.flush()
+    before = set(store.blobs.names())
+    _finished_jobs(backend, 5)
+    deadline = time.monotonic() + 60
+    while len(set(store.blobs.names()) - before) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(set(store.blobs.names()) - before) == 5
