@@ -279,32 +279,14 @@ class SQLiteIndex(Outbox):
             [(n, row["job_id"]) for n in entry.circuits],
         )
 
-    def upsert(
-        self, entry: IndexEntry, version_before: Any = None, version_after: Any = None
-    ) -> str | None:
+    def upsert(self, entry: IndexEntry, version_before: Any = None,
+               version_after: Any = None) -> str | None:
         """Insert or replace a job's row. If the recorded blobs version equals
         ``version_before``, record ``version_after``: the index then stays known in sync with
-        the folder after our own write, without a rescan.
-
-        Returns:
-            The archive name the job's row had before, if it was another (None otherwise).
-        """
-
-        def fn(conn):
-            conn.execute("BEGIN IMMEDIATE")
-            old = conn.execute(
-                "SELECT archive FROM jobs WHERE job_id = ?", (entry.job_id,)
-            ).fetchone()
-            self._write_row(conn, entry)
-            if version_after is not None:
-                conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
-                    (str(version_after), str(version_before)),
-                )
-            conn.execute("COMMIT")
-            return old[0] if old is not None and old[0] != entry.archive else None
-
-        return self._run(fn)
+        the folder after our own write, without a rescan. Returns the archive name the job's
+        row had before, if it was another (None otherwise)."""
+        replaced = self.upsert_batch([entry], version_before, version_after)
+        return replaced[0] if replaced else None
 
     def upsert_batch(self, entries: list[IndexEntry], version_before: Any = None,
                      version_after: Any = None) -> list[str]:
@@ -316,28 +298,19 @@ class SQLiteIndex(Outbox):
             conn.execute("BEGIN IMMEDIATE")
             replaced: list[str] = []
             for entry in entries:
-                old = conn.execute(
-                    "SELECT archive FROM jobs WHERE job_id = ?", (entry.job_id,)
-                ).fetchone()
+                old = conn.execute("SELECT archive FROM jobs WHERE job_id = ?",
+                                   (entry.job_id,)).fetchone()
                 self._write_row(conn, entry)
                 if old is not None and old[0] != entry.archive:
                     replaced.append(old[0])
-            if version_after is not None and version_before is not None:
-                conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
-                    (str(version_after), str(version_before)),
-                )
+            _record_version(conn, version_before, version_after)
             conn.execute("COMMIT")
             return replaced
 
         return self._run(fn)
 
-    def upsert_many(
-        self,
-        items: list[IndexEntry],
-        gone: Iterable[str] = (),
-        exists: Callable[[str], bool] | None = None,
-    ) -> None:
+    def upsert_many(self, items: list[IndexEntry], gone: Iterable[str] = (),
+                    exists: Callable[[str], bool] | None = None) -> None:
         """In one transaction: drop the rows of the archives ``gone``, then write ``items``.
 
         Args:
@@ -369,24 +342,17 @@ class SQLiteIndex(Outbox):
             count = 0
             for job_id in ids:
                 count += conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,)).rowcount
-            if version_after is not None:
-                conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
-                    (str(version_after), str(version_before)),
-                )
+            _record_version(conn, version_before, version_after)
             conn.execute("COMMIT")
             return count
 
         return self._run(fn)
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._run(
-            lambda conn: conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, None if value is None else str(value)),
-            )
-        )
+        self._run(lambda conn: conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, None if value is None else str(value))))
 
     def get_meta(self, key: str) -> str | None:
         row = self._run(
@@ -473,3 +439,10 @@ class SQLiteIndex(Outbox):
         """Rows oldest first with the fields retention needs."""
         sql = "SELECT job_id, archive, created, size FROM jobs ORDER BY created ASC, job_id ASC"
         return self._rows(sql + " LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset])
+
+
+def _record_version(conn: sqlite3.Connection, before: Any, after: Any) -> None:
+    """Record the folder's version ``after`` our write if the index knew it at ``before``."""
+    if after is not None and before is not None:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'blobs_version' AND value = ?",
+                     (str(after), str(before)))
