@@ -24,6 +24,7 @@ class IndexBatch:
         self.tags: list[Any] = []  # what each row belongs to (the saver's frame)
         self.tag: Any = None
         self._versions: list[tuple[Any, Any]] = []
+        self.last: tuple[Any, str] | None = None  # the tag and job id of the last row written
 
     def add(self, entry: IndexEntry, before: Any, after: Any) -> None:
         """Keep ``entry``; ``before`` and ``after``: the folder's version around its write."""
@@ -36,6 +37,7 @@ class IndexBatch:
         if not self.entries:
             return []
         store, versions = self.store, self._versions
+        self.last = (self.tags[-1], self.entries[-1].job_id)
         # the index is known in sync with the folder only if no one else wrote in between
         ours = all(a == b for (_, a), (b, _) in zip(versions, versions[1:]))
         try:

@@ -126,10 +126,22 @@ def _burst(stores: dict[tuple[str, str], JobStore], batch: list[tuple]) -> list:
             sync_folder(store.path)  # before the rows: a row never names a lost archive
         for batch_rows in rows:
             batch_rows.store.rows_later = None
-            for tag, text in batch_rows.write():
+            for tag, text in batch_rows.write() + _cap(batch_rows):
                 if tag < len(answers):
                     answers[tag][1].append(f"W{text}")
     return answers
+
+
+def _cap(rows: IndexBatch) -> list[tuple[Any, str]]:
+    """Keep the store of a burst under ``max_store_bytes`` once its rows are in the index
+    (the index is what the cap counts); the warnings go to the burst's last save."""
+    if rows.last is None:
+        return []
+    tag, job_id = rows.last
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", JobStoreWarning)
+        rows.store.enforce_cap(job_id)
+    return [(tag, str(w.message)) for w in caught if issubclass(w.category, JobStoreWarning)]
 
 
 def _gather(frames: queue.SimpleQueue, first: tuple) -> tuple[list[tuple], bool]:

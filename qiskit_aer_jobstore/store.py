@@ -80,13 +80,19 @@ class JobStore(StoreCore):
         return written
 
     def save_now(self, record: JobRecord) -> None:
-        """Save ``record``, then keep the store under ``max_store_bytes``."""
+        """Save ``record``, then keep the store under ``max_store_bytes`` (in a burst of the
+        writer process, once its rows are in the index: ``saver``)."""
         self.save(record)
+        if self.rows_later is None:
+            self.enforce_cap(record.job_id)
+
+    def enforce_cap(self, keep: str) -> None:
+        """Keep the store under ``max_store_bytes``, never deleting the job ``keep``."""
         try:
-            retention.enforce_store_cap(self, keep=record.job_id)
+            retention.enforce_store_cap(self, keep=keep)
         except JobStoreError as exc:  # the job is saved: say only that the cap was not applied
             warnings.warn(
-                f"Aer job {record.job_id} was saved, but max_store_bytes was not enforced: {exc}",
+                f"Aer job {keep} was saved, but max_store_bytes was not enforced: {exc}",
                 JobStoreWarning,
                 stacklevel=1,
             )
