@@ -218,3 +218,20 @@ def test_packed_arrays_come_back_with_their_dtype_shape_and_order(store):
             assert got.dtype == value.dtype and got.shape == value.shape, name
             assert np.array_equal(got, value), name
         assert binds["fortran"].flags.f_contiguous
+
+
+def test_more_large_arrays_than_the_member_budget(backend):
+    """At the real limits: 1,000 statevectors of 64 KiB, each worth a member of its own."""
+    qc = QuantumCircuit(12, name="wide")
+    for i in range(portable.OWN_ARRAY_MEMBERS + 40):
+        qc.rx(0.001 * (i + 1), 0)
+        qc.save_statevector(label=f"s{i}")
+    job = backend.run(qc, method="statevector")
+    live = job.result()
+    qaj.JobStore.default().flush()
+    for trusted in (True, False):
+        stored = backend.retrieve_job(job.job_id(), trusted=trusted)
+        _assert_same_states(live, stored.result())
+    names = _archive_names(stored)
+    assert len(names) == portable.OWN_ARRAY_MEMBERS + 7 <= MAX_MEMBERS
+    assert stored.manifest["members"]["payload.pkl"]["size"] < 1024**2  # arrays stored once
