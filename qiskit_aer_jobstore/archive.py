@@ -354,29 +354,41 @@ class ArchiveReader:
         )
 
     def payload_buffers(self, key: bytes) -> list[Any]:
-        """The out-of-band buffers the payload pickle refers to (``.npy`` members named in
-        order by ``payload_buffers.json``), verified with ``key``."""
+        """The out-of-band buffers the payload pickle refers to, verified with ``key``: named
+        in order by ``payload_buffers.json``, each a whole ``.npy`` member's array or a byte
+        range ``[member, offset, size]`` of a 1-D ``uint8`` one (``arrays/packed.npy``)."""
         if PAYLOAD_BUFFERS not in self.manifest()["members"]:
             return []
         try:
-            names = json.loads(self.member(PAYLOAD_BUFFERS, key))
+            entries = json.loads(self.member(PAYLOAD_BUFFERS, key))
         except ValueError:
-            names = None
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            entries = None
+        if not isinstance(entries, list) or not all(map(_is_buffer_entry, entries)):
             raise JobArchiveError(f"{self.label}: {PAYLOAD_BUFFERS} is malformed.")
         import numpy as np  # here, not at the top: only unpickling needs it, listing not
 
+        def load(name: str) -> Any:
+            return np.load(io.BytesIO(self.member(name, key)), allow_pickle=False)
+
+        packed: dict[str, Any] = {}  # one load of a packed member for all its ranges
+        buffers = []
         try:
-            return [
-                np.ascontiguousarray(np.load(io.BytesIO(self.member(n, key)), allow_pickle=False))
-                for n in names
-            ]
+            for entry in entries:
+                if isinstance(entry, str):
+                    buffers.append(np.ascontiguousarray(load(entry)))
+                    continue
+                name, at, size = entry
+                data = packed[name] = packed[name] if name in packed else load(name)
+                if data.dtype != np.uint8 or data.ndim != 1 or at + size > data.size:
+                    raise ValueError(f"{entry} is not a byte range of a packed member")
+                buffers.append(data[at : at + size])
         except (JobArchiveError, JobStoreIntegrityError):
             raise
         except Exception as exc:
             raise JobArchiveError(
                 f"{self.label}: an array member cannot be read ({exc})."
             ) from exc
+        return buffers
 
     def payload(self, key: bytes) -> dict[str, Any]:
         """The unpickled payload; verified first, never unpickled otherwise."""
@@ -393,6 +405,16 @@ class ArchiveReader:
         if not isinstance(payload, dict):
             raise JobArchiveError(f"{self.label}: the payload is not a job payload.")
         return payload
+
+
+def _is_buffer_entry(entry: Any) -> bool:
+    """A ``payload_buffers.json`` entry: a member name, or ``[member, offset, size]``."""
+    if isinstance(entry, str):
+        return True
+    return (
+        isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in entry[1:])
+    )
 
 
 def resign(reader: ArchiveReader, out: BinaryIO, key: bytes) -> dict[str, Any]:

@@ -15,13 +15,15 @@ from typing import Any
 from .exceptions import InvalidJobIdError, JobArchiveError, JobStoreError
 from .times import parse_time
 
-SCHEMA_VERSION = 1
+# 2: small arrays packed into one member (portable.py); archives of version 1 are still read
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 PAYLOAD = "payload.pkl"
 PAYLOAD_BUFFERS = "payload_buffers.json"
 SIGNATURE = "signature.json"
 SUFFIX = ".zip"
 MAX_MEMBER_BYTES = 64 * 1024**3
+# A reader's limit against zip bombs; the writer packs arrays to stay well within it.
 MAX_MEMBERS = 1024
 # \Z, not $: "$" also matches before a trailing newline
 _NAME_RE = re.compile(r"^(\d{8}T\d{12}Z)_(.+)\.zip\Z")

@@ -6,13 +6,15 @@ Every archive carries, beside ``payload.pkl``:
     The circuits in QPY. If QPY cannot serialise them, the manifest's ``portable`` entry says
     why (``circuits_error``) and the save carries on.
 ``result.json``
-    ``{"format": 1, "result": ..., "error": ..., "run_options": ..., "backend_options": ...,
+    ``{"format": 2, "result": ..., "error": ..., "run_options": ..., "backend_options": ...,
     "parameter_binds": ...}``: the ``Result`` (its ``to_dict()``) or ``PrimitiveResult``
     encoded by :mod:`.portable_json`, every array replaced by a reference to an
-    ``arrays/<n>.npy`` member.
+    ``arrays/<n>.npy`` member (a large array) or to its bytes in ``arrays/packed.npy`` (all
+    the others, so that a job of any number of arrays fits in an archive a reader accepts).
 ``payload_buffers.json``
     Large arrays are stored once: ``payload.pkl`` refers to their ``.npy`` members (pickle
-    protocol 5 out-of-band buffers), named in order here.
+    protocol 5 out-of-band buffers), named in order here (a member name, or
+    ``["arrays/packed.npy", offset, size]`` for a large array packed past the member budget).
 
 All of them are listed with their size and SHA-256 in the signed manifest. A job whose archive
 is not signed by this store's key (a colleague's, an untrusted import) or that is retrieved
@@ -29,11 +31,11 @@ from typing import Any
 from . import pickling, signing
 from .archive import ArchiveReader
 from .exceptions import JobArchiveError, JobStoreIntegrityError
-from .manifest import PAYLOAD, PAYLOAD_BUFFERS
+from .manifest import MAX_MEMBERS, PAYLOAD, PAYLOAD_BUFFERS
 
-FORMAT = 1
-# Arrays smaller than this stay inside the pickle too (a second copy costs nothing).
-_SHARE_BYTES = 64 * 1024
+FORMAT = 2  # 2: small arrays packed into one member (1: one member per array, still read)
+# Arrays of their own member at most: the rest of MAX_MEMBERS is room for the fixed members.
+OWN_ARRAY_MEMBERS = MAX_MEMBERS - 64
 CIRCUITS = "circuits.qpy"
 RESULT = "result.json"
 
@@ -57,7 +59,9 @@ def archive_members(payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
 
     Arrays are stored once: the pickle refers to the ``.npy`` members of the portable copy
     for its large contiguous arrays (pickle protocol 5 out-of-band buffers, their member names
-    listed in order in ``payload_buffers.json``) instead of holding a second copy.
+    listed in order in ``payload_buffers.json``) instead of holding a second copy. Small
+    arrays are packed into one member: an archive never holds more members than
+    ``MAX_MEMBERS``, however many arrays the job has.
     Never raises for content it cannot convert: that is recorded in the entry instead.
     """
     members: dict[str, bytes] = {}
@@ -70,7 +74,7 @@ def archive_members(payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
         info["circuits_error"] = f"{type(exc).__name__}: {exc}"[:500]
     from .portable_json import Encoder  # imports Qiskit: writing needs it, listing not
 
-    encoder = Encoder()
+    encoder = Encoder(own_members=OWN_ARRAY_MEMBERS)
     document = {
         "format": FORMAT,
         "result": encoder.encode(payload.get("result")),
@@ -80,30 +84,30 @@ def archive_members(payload: dict[str, Any]) -> tuple[dict[str, bytes], dict]:
         "parameter_binds": encoder.encode(payload.get("parameter_binds")),
     }
     members[RESULT] = json.dumps(document, separators=(",", ":")).encode("utf-8")
-    members[PAYLOAD], shared = _pickle_sharing(payload, encoder.arrays)
+    members[PAYLOAD], shared = _pickle_sharing(payload, encoder.buffers)
     if shared:  # a member, not a manifest field: the payload must not depend on write order
         members[PAYLOAD_BUFFERS] = json.dumps(shared).encode("utf-8")
     members.update(encoder.array_members())
     info["result"] = RESULT
-    info["arrays"] = len(encoder.arrays)
+    info["arrays"] = encoder.count
     info["unsupported_types"] = sorted(encoder.unsupported)
     return members, info
 
 
-def _pickle_sharing(payload: dict[str, Any], arrays: dict[str, Any]) -> tuple[bytes, list[str]]:
-    """Pickle ``payload``, leaving out the buffers of ``arrays`` (member name -> array)."""
-    by_id = {id(array): name for name, array in arrays.items() if array.nbytes >= _SHARE_BYTES}
-    shared: list[str] = []
+def _pickle_sharing(payload: dict[str, Any], stored: dict[int, Any]) -> tuple[bytes, list]:
+    """Pickle ``payload``, leaving out the buffers of the arrays whose bytes are stored in
+    the portable copy (``stored``: id of the array -> ``payload_buffers.json`` entry)."""
+    shared: list = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         try:
             with buffer.raw() as view:
-                name = by_id.get(id(view.obj))
+                entry = stored.get(id(view.obj))
         except (BufferError, ValueError):
-            name = None
-        if name is None:
+            entry = None
+        if entry is None:
             return True  # kept in the pickle
-        shared.append(name)
+        shared.append(entry)
         return False
 
     return pickling.dumps(payload, buffer_callback=out_of_band), shared

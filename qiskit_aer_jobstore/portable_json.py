@@ -2,17 +2,28 @@
 
 ``encode`` turns results (``Result``, ``PrimitiveResult``, quantum-info states and operators,
 NumPy arrays and scalars, complex numbers, tuples, dicts with non-string keys) into plain JSON
-values; every array is replaced by ``{"__ndarray__": "arrays/<n>.npy"}`` and kept in
-``Encoder.arrays`` to be written as an ``.npy`` member. ``decode`` rebuilds them from a fixed list
-of types, loading arrays with ``np.load(allow_pickle=False)``: no pickle, no imports named by the
-data. Anything else is stored as ``{"__unsupported__": type name, "repr": ...}`` and comes back as
-that ``repr`` string.
+values; every array is replaced by a reference to where its data is stored:
+
+- an array of ``OWN_MEMBER_BYTES`` or more gets an ``.npy`` member of its own,
+  ``{"__ndarray__": "arrays/<n>.npy"}`` (at most ``own_members`` of them);
+- the others are packed together into one member, ``arrays/packed.npy`` (a 1-D ``uint8``
+  ``.npy``: their raw bytes one after the other), each referred to as
+  ``{"__ndarray__": "arrays/packed.npy", "at": byte offset, "dtype": "<c16", "shape": [...]}``
+  (plus ``"order": "F"`` for a Fortran-ordered array). One member for all the small arrays
+  keeps an archive's member count within what a reader accepts, however many arrays a job has.
+
+``decode`` rebuilds them from a fixed list of types, loading arrays with
+``np.load(allow_pickle=False)`` and checking every packed reference (a plain dtype, a shape of
+non-negative ints, bytes inside the pack): no pickle, no imports named by the data. Anything
+else is stored as ``{"__unsupported__": type name, "repr": ...}`` and comes back as that
+``repr`` string.
 """
 
 from __future__ import annotations
 
 import enum
 import io
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +41,11 @@ from qiskit.result.models import MeasLevel, MeasReturnType
 from qiskit_aer.backends import compatibility as aer_qi
 
 ARRAY_DIR = "arrays/"
+PACKED = ARRAY_DIR + "packed.npy"
+# Arrays this large get a member of their own (the pickle shares it, see portable.py).
+OWN_MEMBER_BYTES = 64 * 1024
+_ALIGN = 16  # packed arrays start at multiples of this: aligned views for every dtype
+_MAX_DIMS = 64
 _MAX_DEPTH = 64
 _REPR_CHARS = 2000
 
@@ -177,24 +193,82 @@ _BY_CLASS = {cls: tag for tag, (cls, _, _) in _TYPES.items()}
 
 
 class Encoder:
-    """Encodes Python values to JSON values, collecting NumPy arrays for ``.npy`` members."""
+    """Encodes Python values to JSON values, collecting NumPy arrays for ``.npy`` members.
 
-    def __init__(self) -> None:
-        self.arrays: dict[str, np.ndarray] = {}
-        self._seen: dict[int, str] = {}  # id(array) -> member, so a shared array is stored once
+    Args:
+        own_members: at most this many arrays get a member of their own; the others are
+            packed, whatever their size (a reader refuses archives of too many members).
+    """
+
+    def __init__(self, own_members: int) -> None:
+        self.arrays: dict[str, np.ndarray] = {}  # own member -> array
+        self.count = 0  # distinct arrays met
+        self.buffers: dict[int, Any] = {}  # id(array) -> where its bytes are stored once
+        self._own_members = own_members
+        self._seen: dict[int, dict] = {}  # id(array) -> reference, so one array is stored once
+        self._kept: list[np.ndarray] = []  # alive while encoding: ids stay unique
+        self._packed: list[tuple[int, np.ndarray]] = []  # (offset, raw bytes as uint8)
+        self._packed_bytes = 0
         self.unsupported: set[str] = set()
 
     def array(self, value: np.ndarray) -> dict:
-        member = self._seen.get(id(value))
-        if member is None:
+        if value.dtype.hasobject:  # no .npy holds objects: encoded one by one
+            return {"__objarray__": [self.encode(v, 1) for v in value.tolist()]}
+        reference = self._seen.get(id(value))
+        if reference is None:
+            reference = self._place(value)
+            self._seen[id(value)] = reference
+            self._kept.append(value)
+            self.count += 1
+        return dict(reference)
+
+    def _place(self, value: np.ndarray) -> dict:
+        """Where ``value`` is stored: its own member, or a slice of the packed one."""
+        dtype = value.dtype
+        packable = dtype.names is None and dtype.subdtype is None and dtype.itemsize > 0
+        own = value.nbytes >= OWN_MEMBER_BYTES or not packable
+        if own and len(self.arrays) < self._own_members:
             member = f"{ARRAY_DIR}{len(self.arrays)}.npy"
-            self._seen[id(value)] = member
             self.arrays[member] = value
-        return {"__ndarray__": member}
+            self.buffers[id(value)] = member
+            return {"__ndarray__": member}
+        if not packable:  # a structured array beyond the budget: never seen in a result
+            return self._unsupported(value)
+        contiguous = value.flags.c_contiguous or value.flags.f_contiguous
+        order = "F" if value.flags.f_contiguous and not value.flags.c_contiguous else "C"
+        flat = value if contiguous else np.ascontiguousarray(value)
+        raw = flat.reshape(-1, order=order).view(np.uint8)
+        at = self._packed_bytes
+        self._packed.append((at, raw))
+        self._packed_bytes = -(-(at + raw.size) // _ALIGN) * _ALIGN
+        if contiguous and raw.size >= OWN_MEMBER_BYTES:  # past the budget: shared from the pack
+            self.buffers[id(value)] = [PACKED, at, int(raw.size)]
+        reference = {"__ndarray__": PACKED, "at": at, "dtype": dtype.str,
+                     "shape": [int(n) for n in value.shape]}
+        if order == "F":
+            reference["order"] = "F"
+        return reference
 
     def array_members(self) -> dict[str, bytes]:
         """The collected arrays as ``.npy`` bytes (loadable with ``allow_pickle=False``)."""
-        return {name: npy_bytes(value) for name, value in self.arrays.items()}
+        members = {name: npy_bytes(value) for name, value in self.arrays.items()}
+        if self._packed:
+            members[PACKED] = self._pack()
+        return members
+
+    def _pack(self) -> bytes:
+        """The packed arrays as one 1-D ``uint8`` ``.npy``, copied once."""
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(
+            header, {"descr": "|u1", "fortran_order": False, "shape": (self._packed_bytes,)}
+        )
+        parts: list[Any] = [header.getvalue()]
+        end = 0
+        for at, raw in self._packed:
+            parts.extend((bytes(at - end), raw))
+            end = at + raw.size
+        parts.append(bytes(self._packed_bytes - end))
+        return b"".join(parts)
 
     def encode(self, obj: Any, depth: int = 0) -> Any:
         if obj is None or isinstance(obj, (bool, str)):
@@ -274,14 +348,41 @@ class Decoder:
 
     def __init__(self, load_member: Callable[[str], bytes]):
         self._load_member = load_member
-        self._arrays: dict[str, np.ndarray] = {}
+        self._members: dict[str, np.ndarray] = {}
+        self._arrays: dict[tuple, np.ndarray] = {}
 
-    def array(self, name: Any) -> np.ndarray:
+    def _member(self, name: Any) -> np.ndarray:
         if not isinstance(name, str) or not name.startswith(ARRAY_DIR):
             raise ValueError(f"bad array reference {name!r}")
-        if name not in self._arrays:
-            self._arrays[name] = np.load(io.BytesIO(self._load_member(name)), allow_pickle=False)
-        return self._arrays[name]
+        if name not in self._members:
+            self._members[name] = np.load(io.BytesIO(self._load_member(name)), allow_pickle=False)
+        return self._members[name]
+
+    def array(self, reference: dict) -> np.ndarray:
+        """The array a reference names: a whole ``.npy`` member, or a slice of a packed one
+        (a view of its bytes, after every field of the untrusted reference is checked)."""
+        name = reference["__ndarray__"]
+        if "at" not in reference:
+            return self._member(name)
+        at, descr, shape = reference["at"], reference.get("dtype"), reference.get("shape")
+        order = reference.get("order", "C")
+        plain = isinstance(descr, str) and len(descr) <= 64
+        if not (_is_count(at) and order in ("C", "F") and plain):
+            raise ValueError(f"bad packed array reference {reference!r}"[:200])
+        if not isinstance(shape, list) or len(shape) > _MAX_DIMS or not all(map(_is_count, shape)):
+            raise ValueError(f"bad shape {shape!r} of a packed array"[:200])
+        key = (name, at, descr, tuple(shape), order)
+        if key not in self._arrays:
+            dtype = np.dtype(descr)
+            if dtype.hasobject or dtype.names or dtype.subdtype or not dtype.itemsize:
+                raise ValueError(f"packed array of dtype {descr!r}: only plain dtypes are packed")
+            packed = self._member(name)
+            size = math.prod(shape) * dtype.itemsize
+            if packed.dtype != np.uint8 or packed.ndim != 1 or at + size > packed.size:
+                raise ValueError(f"packed array at {at} is outside {name}")
+            raw = packed[at : at + size]
+            self._arrays[key] = raw.view(dtype).reshape(shape, order=order)
+        return self._arrays[key]
 
     def decode(self, obj: Any) -> Any:
         if isinstance(obj, list):
@@ -289,7 +390,7 @@ class Decoder:
         if not isinstance(obj, dict):
             return obj
         if "__ndarray__" in obj:
-            return self.array(obj["__ndarray__"])
+            return self.array(obj)
         if "__scalar__" in obj:
             value = obj["value"]
             value = complex(*value) if isinstance(value, list) else value
@@ -311,6 +412,10 @@ class Decoder:
             fields = {k: self.decode(v) for k, v in obj.items() if k != "__type__"}
             return entry[2](fields)
         return {k: self.decode(v) for k, v in obj.items()}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _hashable(value: Any) -> Any:

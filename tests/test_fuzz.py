@@ -169,16 +169,20 @@ PORTABLE_FUZZ = settings(
 
 @pytest.fixture
 def foreign(job_store_env, monkeypatch):
-    """A real archive with portable copies (QPY circuits, result.json with a statevector in
-    ``arrays/0.npy``), saved by the store-enabled AerSimulator; then the
-    default store becomes another one, with another key, to which the archive is foreign."""
+    """A real archive with portable copies (QPY circuits, result.json with a small statevector
+    in ``arrays/packed.npy`` and a 64 KiB one in ``arrays/0.npy``), saved by the store-enabled
+    AerSimulator; then the default store becomes another one, with another key, to which the
+    archive is foreign."""
     backend = qaj.AerSimulator()
     sv = QuantumCircuit(2, name="sv")
     sv.h(0)
     sv.cx(0, 1)
     sv.save_statevector()
     sv.measure_all()
-    job = backend.run([sv, ghz(3)], shots=16, seed_simulator=3, memory=True)
+    big = QuantumCircuit(12, name="big")
+    big.h(0)
+    big.save_statevector()
+    job = backend.run([sv, ghz(3), big], shots=16, seed_simulator=3, memory=True)
     job.result()
     source = qaj.JobStore.default()
     source.flush()
@@ -187,13 +191,22 @@ def foreign(job_store_env, monkeypatch):
     monkeypatch.setenv("QISKIT_AER_JOBS_KEY", str(job_store_env / "reader.key"))
     monkeypatch.setenv("QISKIT_AER_JOBS_DURABILITY", "normal")  # many examples: no fsync
     items = forge.members(data)
-    assert {CIRCUITS, RESULT, "arrays/0.npy"} <= set(items)
+    assert {CIRCUITS, RESULT, "arrays/0.npy", "arrays/packed.npy"} <= set(items)
     return items, backend, job_store_env / "incoming.zip"
 
 
 tagged = st.one_of(
     st.fixed_dictionaries({"__ndarray__": st.sampled_from(["arrays/0.npy", "arrays/9.npy"])
                            | json_values}),
+    st.fixed_dictionaries(
+        {"__ndarray__": st.sampled_from(["arrays/packed.npy", "arrays/0.npy"]) | json_values,
+         "at": st.integers(-2, 2**70) | json_values,
+         "dtype": st.sampled_from(["<c16", ">f8", "|b1", "O", "<U0", "|V0", "V99999999999",
+                                   "(2,)f8", "i4,f8", "M8[s]"]) | json_values,
+         "shape": st.lists(st.integers(-1, 2**40) | st.sampled_from([0, 1, 2, 4]), max_size=4)
+         | json_values},
+        optional={"order": st.sampled_from(["C", "F", "K"]) | json_values},
+    ),
     st.fixed_dictionaries({"__scalar__": st.sampled_from(["<f8", "<c16", "|b1", "O", "<U3"])
                            | json_values, "value": json_values}),
     st.fixed_dictionaries({"__complex__": json_values}),

@@ -11,7 +11,7 @@ import pytest
 from qiskit.providers import JobStatus
 
 import qiskit_aer_jobstore as qaj
-from qiskit_aer_jobstore.archive import MANIFEST, PAYLOAD, SIGNATURE
+from qiskit_aer_jobstore.archive import MANIFEST, PAYLOAD, SCHEMA_VERSION, SIGNATURE
 
 from .conftest import ghz
 
@@ -45,7 +45,7 @@ def test_archive_layout_and_manifest(backend, store):
         assert set(zf.namelist()) == {MANIFEST, PAYLOAD, SIGNATURE, "circuits.qpy",
                                       "result.json"}
     manifest = stored.manifest
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == SCHEMA_VERSION == 2
     assert manifest["shots"] == 100 and manifest["job_name"] == "layout"
     assert manifest["job_tags"] == ["a", "b"]
     assert manifest["success"] is True and manifest["status"] == "DONE"
