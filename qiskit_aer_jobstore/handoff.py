@@ -35,6 +35,8 @@ from .writer import WRITER, WRITER_NICE
 # Set by the tests and by a writer process itself: never start a writer from there.
 NO_WRITER_ENV = "QISKIT_AER_JOBS_IN_WRITER"
 _SEND_BUFFER = 4 * 1024 * 1024
+# The caller reads the writer's answers (freeing the records they answer) every this many saves
+ACK_EVERY = 16
 
 
 class WriterProcess:
@@ -102,7 +104,8 @@ class WriterProcess:
             except OSError as exc:
                 self._lost(f"the writer process could not be reached ({exc})")
                 return True  # run_here is run by the fallback, in order
-        self._read_acks(block=False)
+        if not self._seq % ACK_EVERY:  # answers wait in the socket; reading them costs a call
+            self._read_acks(block=False)
         return True
 
     def pending(self) -> int:
