@@ -31,7 +31,7 @@ from .exceptions import (
     JobStoreUnavailableError,
     JobStoreWarning,
 )
-from .handoff import flush_saves, wait_for_orphaned_writers
+from .handoff import flush_saves, saves_pending, wait_for_orphaned_writers
 from .handover import hand_over
 from .index import IndexEntry, JobFilter, SQLiteIndex
 from .manifest import job_id_from_name, validate_job_id
@@ -211,9 +211,11 @@ class StoreCore:
         return flush_saves(timeout)
 
     # -- the index and the folder --------------------------------------------------------
-    def refresh(self) -> None:
-        """Bring the index in line with the archives if the folder changed behind its back."""
-        self.flush()
+    def refresh(self, flush: bool = True) -> None:
+        """Bring the index in line with the archives if the folder changed behind its back;
+        ``flush``: this process's saves first (else, while they are on their way, no diff)."""
+        if flush:
+            self.flush()
         wait_for_orphaned_writers(self.path)
         index = self.index
         version = self.blobs.version()
@@ -222,7 +224,8 @@ class StoreCore:
         if index.rebuilt:
             index.rebuilt = False
             self.reindex()
-        elif index.get_meta("blobs_version") != str(version) or self._resync_due():
+        elif (index.get_meta("blobs_version") != str(version) or self._resync_due()) and (
+                flush or not saves_pending()):
             self.sync(version)
 
     def _resync_due(self) -> bool:
@@ -317,10 +320,9 @@ class StoreCore:
             JobNotFoundError: no such job (or JobArchiveError and kin: its archive is damaged).
         """
         validate_job_id(job_id)
-        self.flush()
         row = self.index.get(job_id)
         if row is None:
-            self.refresh()
+            self.refresh()  # (this process's saves first)
             row = self.index.get(job_id)
         if row is None:
             damaged = self.damaged_archive_error(job_id)

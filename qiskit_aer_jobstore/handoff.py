@@ -47,7 +47,7 @@ class WriterProcess:
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen | None = None
         self._seq = 0
-        self._pending: dict[int, tuple[str, Callable[[], None], Any]] = {}
+        self._pending: dict[int, tuple[str, Callable[[], None], Any, Any]] = {}
         self._env: dict[Any, Any] | None = None
         self._failed: str | None = None  # why saving went back into this process
         self._fallback: Callable[[Callable[[], None], str], None] | None = None
@@ -57,12 +57,15 @@ class WriterProcess:
     # -- the caller's side ---------------------------------------------------------------
     def send(self, message: Any, run_here: Callable[[], None], describe: str,
              fallback: Callable[[Callable[[], None], str], None],
-             pushed: Callable[[], None] | None = None, folder: Path | None = None) -> bool:
+             pushed: Callable[[], None] | None = None, folder: Path | None = None,
+             written: Callable[[], None] | None = None) -> bool:
         """Hand ``message`` to the writer process; False if it cannot take it (then the
         caller runs ``run_here`` itself). ``run_here`` is kept until the writer acknowledges
         the save, and run through ``fallback`` if the writer dies first; ``pushed`` is called
         when the writer says the save was queued for the team store (the caller pushes);
-        ``folder``, the store's folder, gets the writer's entry in ``.writers`` first."""
+        ``written`` when it answers the save (written, or failed there), unless ``run_here``
+        runs instead; ``folder``, the store's folder, gets the writer's entry in ``.writers``
+        first."""
         if self._pid != os.getpid():  # a forked child: the parent's writer is not ours
             self.__init__()
         if self._failed is not None or not _wanted():
@@ -80,13 +83,13 @@ class WriterProcess:
                 return False
             if env_changed:  # the writer reads the settings as this process sees them
                 self._env = dict(env)
-                self._pending[seq - 1] = ("The settings", lambda: None, None)
+                self._pending[seq - 1] = ("The settings", lambda: None, None, None)
                 parts = wire.encode(seq - 1, ("env", dict(os.environ))) + parts
             if folder is not None and folder not in self._registered:
                 register_writer(folder, self._proc.pid)  # before its first save is sent
                 self._registered.add(folder)
             self._seq = seq
-            self._pending[self._seq] = (describe, run_here, pushed)
+            self._pending[self._seq] = (describe, run_here, pushed, written)
             try:
                 _send_all(self._sock, parts)
             except OSError as exc:
@@ -97,6 +100,11 @@ class WriterProcess:
 
     def pending(self) -> int:
         return len(self._pending) if self._pid == os.getpid() else 0
+
+    def take_answers(self) -> None:
+        """Take the answers the writer sent so far, without waiting for more."""
+        if self._pid == os.getpid() and self._pending:
+            self._read_acks(block=False)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the writer acknowledged every save sent so far."""
@@ -188,8 +196,12 @@ class WriterProcess:
                 break
             text = data[size:size + length].decode("utf-8", "replace")
             data = data[size + length:]
-            describe, run_here, pushed = self._pending.pop(seq, ("An Aer job", None, None))
-            for line in text.split("\0") if text else ():
+            describe, run_here, pushed, written = self._pending.pop(
+                seq, ("An Aer job", None, None, None))
+            lines = text.split("\0") if text else []
+            if written is not None and not any(line.startswith("R") for line in lines):
+                written()  # (a save read back here is run_here's, which says so itself)
+            for line in lines:
                 if line == "P":
                     if pushed is not None:
                         pushed()
@@ -214,7 +226,7 @@ class WriterProcess:
         _warn(f"{why}: {len(left)} unsaved Aer job(s) and later ones are saved in this "
               "process instead.")
         fallback = self._fallback
-        for describe, run_here, _ in left:
+        for describe, run_here, _, _ in left:
             if fallback is not None:
                 fallback(run_here, describe)
 

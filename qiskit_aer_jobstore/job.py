@@ -101,7 +101,8 @@ class StoredAerJob(JobV1):
     def from_row(cls, row: dict[str, Any], store: JobSource, backend: Any = None,
                  trusted: bool = True) -> StoredAerJob:
         manifest = json.loads(row["manifest"])
-        return cls(backend, row["job_id"], store, manifest, row["archive"], row.get("size"),
+        archive = None if row.get("pending") else row["archive"]  # not written yet
+        return cls(backend, row["job_id"], store, manifest, archive, row.get("size"),
                    trusted=trusted)
 
     def __repr__(self) -> str:
@@ -250,7 +251,15 @@ class StoredAerJob(JobV1):
         return self._manifest.get("time_taken")
 
     # -- what the payload holds -------------------------------------------------------
+    def _written(self) -> None:
+        """Read the job's row as written (for a job listed before its save landed: waits)."""
+        row = self._store.row(self._job_id)
+        self._manifest, self._archive = json.loads(row["manifest"]), row["archive"]
+        self._size = row.get("size")
+
     def _data(self) -> dict[str, Any]:
+        if self._payload is None and self._archive is None:
+            self._written()
         if self._payload is None and self._manifest.get("payload_in"):
             self._payload = self._shared_payload()
         members = self._manifest.get("members")
@@ -265,8 +274,7 @@ class StoredAerJob(JobV1):
                 "result are stored when it ends (result() waits for that)."
             )
         if self._payload is None:
-            archive = self._archive or self._store.row(self._job_id)["archive"]
-            self._payload = self._store.read_job(archive, trusted=self._trust)
+            self._payload = self._store.read_job(self._archive, trusted=self._trust)
         return self._payload
 
     def _shared_payload(self) -> dict[str, Any] | None:
@@ -274,13 +282,12 @@ class StoredAerJob(JobV1):
         the payload handed over, from its own archive: then None)."""
         try:
             source = self._store.row(self._manifest["payload_in"])["archive"]
-            own = self._archive or self._store.row(self._job_id)["archive"]
+            own = self._archive
             # the pointer is trusted only if this store's key signed it: else portable copies
             trusted = self._trust and self._store.signed_here(own)
             return self._store.read_job(source, trusted=trusted)
         except JobNotFoundError:
-            fresh = self._store.get(self._job_id)
-            self._manifest, self._archive = fresh._manifest, fresh._archive
+            self._written()
             if self._manifest.get("payload_in"):
                 raise JobError(
                     f"Aer job {self._job_id} reused the result of job {self.reused_from}, "
@@ -309,6 +316,8 @@ class StoredAerJob(JobV1):
             JobStoreIntegrityError: if the archive does not verify.
         """
         self.wait_for_final_state(timeout)
+        if self._archive is None:
+            self._written()  # its status as written, and whether its result was dropped
         if self.status() in (JobStatus.ERROR, JobStatus.CANCELLED):
             data = self._data() if self.error_message() is None else {}
             raise JobError(
