@@ -221,9 +221,10 @@ class StoreCore:
         version = self.blobs.version()
         if version is None:
             return
-        if index.rebuilt:
+        if index.rebuilt:  # reindex(), without its flush
             index.rebuilt = False
-            self.reindex()
+            self.blobs.clean_temp()
+            self.sync(version, full=True)
         elif (index.get_meta("blobs_version") != str(version) or self._resync_due()) and (
                 flush or not saves_pending()):
             self.sync(version)
