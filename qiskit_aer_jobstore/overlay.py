@@ -59,6 +59,8 @@ class Overlay:
         self._jobs: dict[str, Unwritten] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._pid = os.getpid()
+        self._scratch: _Scratch | None = None  # these saves' rows, for listings to query
+        self._scratch_lock = threading.Lock()
 
     # -- the caller's side: cheap ----------------------------------------------------------
     def add(self, record: Any, ranked: bool = True) -> Unwritten | None:
@@ -139,7 +141,7 @@ class Overlay:
         if not won:
             return index.query(flt)
         window = None if flt.limit is None else flt.limit + flt.skip
-        mine = _Scratch(won.values()).query(replace(flt, limit=window, skip=0))
+        mine = self._query(won, lambda scratch: scratch.query(replace(flt, limit=window, skip=0)))
         # the index's rows of jobs shown from here are dropped: fetch that many more
         more = None if window is None else window + len(won)
         theirs = [row for row in index.query(replace(flt, limit=more, skip=0))
@@ -157,8 +159,16 @@ class Overlay:
         rows = [row for row in map(index.get, won) if row is not None]
         replaced = [IndexEntry.from_manifest(json.loads(row["manifest"]), row["archive"],
                                              row["size"], row["sha256"]) for row in rows]
-        shadowed = _Scratch(replaced).count(flt) if replaced else 0
-        return total - shadowed + _Scratch(won.values()).count(flt)
+        shadowed = _Scratch().hold({e.job_id: e for e in replaced}).count(flt) if replaced else 0
+        return total - shadowed + self._query(won, lambda scratch: scratch.count(flt))
+
+    def _query(self, won: dict[str, IndexEntry], run: Callable[[_Scratch], Any]) -> Any:
+        """``run`` on an index in memory holding the entries ``won`` (kept from one listing
+        to the next: only the entries that changed are written)."""
+        with self._scratch_lock:
+            if self._scratch is None:
+                self._scratch = _Scratch()
+            return run(self._scratch.hold(won))
 
     def ids_matching(self, index: Index, prefix: str) -> list[str]:
         """``index.ids_matching`` with the ids of these saves too."""
@@ -208,16 +218,26 @@ def _sort_key(order_by: str) -> Callable[[dict[str, Any]], tuple[Any, str]]:
 
 
 class _Scratch(SQLiteIndex):
-    """An index in memory for one listing: the store's schema and SQL, none of its file."""
+    """An index in memory: the store's schema and SQL, none of its file."""
 
-    def __init__(self, entries: Iterable[IndexEntry]):
+    def __init__(self) -> None:
         super().__init__(Path(":memory:"))
-        self.upsert_many(list(entries))
+        self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA foreign_keys=ON")  # a row's tags go with it
+        self._conn.executescript(SCHEMA)
+        self._held: dict[str, IndexEntry] = {}
 
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        conn.executescript(SCHEMA)
-        return conn
+    def _connect(self) -> sqlite3.Connection:
+        return self._conn  # one database whichever thread lists (its user holds a lock)
+
+    def hold(self, entries: dict[str, IndexEntry]) -> _Scratch:
+        """Hold exactly ``entries`` (by job id), writing only what changed since last time."""
+        gone = [old.archive for job_id, old in self._held.items() if entries.get(job_id) is not old]
+        new = [entry for job_id, entry in entries.items() if self._held.get(job_id) is not entry]
+        if gone or new:
+            self.upsert_many(new, gone)
+            self._held = dict(entries)
+        return self
 
 
 _overlays: dict[str, Overlay] = {}
