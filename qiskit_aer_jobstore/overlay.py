@@ -89,16 +89,16 @@ class Overlay:
             self._jobs[item.job_id] = item
         return item
 
-    def done(self, item: Unwritten | None) -> None:
-        """``item``'s save is over (written, failed, or skipped): stop showing it, unless a
-        later state of the job replaced it."""
+    def done(self, item: Unwritten | None, written: bool = True) -> None:
+        """``item``'s save is over (``written``, or failed; False: skipped): stop showing it,
+        unless a later state of the job replaced it."""
         if item is None:
             return
         with self._lock:
             if self._jobs.get(item.job_id) is not item:
                 return
             del self._jobs[item.job_id]
-            if item.ranked and not item.active:
+            if written and item.ranked and not item.active:
                 self._ended[item.job_id] = None
                 while len(self._ended) > ENDED_MEMORY:
                     self._ended.popitem(last=False)

@@ -76,7 +76,7 @@ def record_stage(ctx: SaveContext, stage: int, make_record: Callable[[], JobReco
             if ctx.stage == stage:
                 ctx.store.save_later(make_record())
         finally:
-            ctx.store.overlay.done(shown)  # (a hand-over shows its own record)
+            ctx.store.overlay.done(shown, written=False)  # (a hand-over shows its own)
 
     # A queued or running state is rarely written (a short job has moved on by then), so
     # its record is built only when it is, off the caller's path.

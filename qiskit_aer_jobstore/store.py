@@ -123,7 +123,7 @@ class JobStore(StoreCore):
                         made = record() if callable(record) else record
                         self.hand_over("save", made, describe=describe, here=True)
                 finally:
-                    self.overlay.done(entry)  # (the hand-over, if any, showed its own)
+                    self.overlay.done(entry, written=False)  # (a hand-over shows its own)
 
             WRITER.submit(task, describe)
             return

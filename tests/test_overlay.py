@@ -8,6 +8,7 @@ measure), so each test checks that the writer was still held when the listing re
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import threading
@@ -181,3 +182,62 @@ def test_a_save_that_fails_in_the_writer_stops_showing(backend, store):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", JobStoreWarning)  # the damaged key, again
         assert store.list() == [] and store.count() == 0
+
+
+def _records() -> tuple[list[qaj.JobRecord], list[qaj.JobRecord]]:
+    """Jobs written (first) and handed over after them, some of the same jobs: a job written
+    RUNNING then DONE, one written DONE whose late RUNNING state comes after."""
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+    def record(i: int, status: str = "DONE", **fields) -> qaj.JobRecord:
+        return _record(f"job-{i:02d}", status, creation_date=start + dt.timedelta(minutes=i % 7),
+                       job_name=f"n{i % 3}", job_tags=[f"t{i % 2}", f"u{i % 3}"],
+                       circuits=[ghz(2 + i % 3, name=f"c{i % 2}")], **fields)
+
+    def shots(rec: qaj.JobRecord, value: int) -> qaj.JobRecord:
+        rec.run_options = {"shots": value}
+        return rec
+
+    written = [shots(record(i, "RUNNING" if i in (3, 4) else "DONE"), 100 + i % 4)
+               for i in range(0, 12)]
+    handed = [shots(record(i, "RUNNING" if i in (4, 9, 15) else "DONE"), 100 + i % 5)
+              for i in (3, 4, 9, 12, 13, 14, 15, 16)]
+    return written, handed
+
+
+FILTERS = [
+    {}, {"limit": None}, {"limit": 3}, {"limit": 4, "skip": 5}, {"limit": None, "skip": 7},
+    {"descending": False, "limit": 5, "skip": 2}, {"status": "DONE", "limit": None},
+    {"status": ["RUNNING", "QUEUED"], "limit": None}, {"job_tags": ["t1"], "limit": None},
+    {"job_tags": ["t0", "u1"], "job_tags_operator": "AND", "limit": None},
+    {"shots": (101, 103), "limit": None}, {"circuit_name": "c1", "limit": 4},
+    {"num_qubits": 3, "limit": None}, {"job_name": "n2", "limit": None},
+    {"order_by": "shots", "limit": 6, "skip": 3}, {"order_by": "job_name", "limit": None},
+    {"order_by": "shots", "descending": False, "limit": 2, "job_tags": ["t0"]},
+    {"order_by": "status", "descending": False, "limit": None},
+    {"order_by": "job_id", "limit": 5, "after": ("job-05", "job-05")},
+    {"limit": 4, "after": (dt.datetime(2025, 1, 1, 0, 3, tzinfo=dt.timezone.utc).timestamp(),
+                           "job-10")},
+    {"order_by": "shots", "descending": False, "limit": 5, "after": (102, "job-06")},
+]
+
+
+def test_listing_merges_the_saves_on_their_way_as_the_index_would_list_them(store, tmp_path):
+    """The same filters, order and paging over the index and the saves on their way as over
+    an index that holds both (as it will once they are written)."""
+    from qiskit_aer_jobstore.overlay import Overlay
+
+    written, handed = _records()
+    for rec in written:
+        store.save(rec)
+    overlay = Overlay()
+    for rec in handed:
+        overlay.add(rec)
+    whole = qaj.JobStore(tmp_path / "whole", store.key_path)
+    for rec in written + handed:
+        whole.run_save("save", rec)  # a late running state is refused there too
+    for flt in FILTERS:
+        flt = qaj.JobFilter(**({"limit": 10} | flt))
+        expected = [row["job_id"] for row in whole.index.query(flt)]
+        assert [row["job_id"] for row in overlay.rows(store.index, flt)] == expected, flt
+        assert overlay.count(store.index, flt) == whole.index.count(flt), flt
