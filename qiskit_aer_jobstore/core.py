@@ -31,7 +31,7 @@ from .exceptions import (
     JobStoreUnavailableError,
     JobStoreWarning,
 )
-from .handoff import flush_saves, saves_pending, wait_for_orphaned_writers
+from .handoff import flush_saves, wait_for_orphaned_writers
 from .handover import hand_over
 from .index import IndexEntry, JobFilter, SQLiteIndex
 from .manifest import job_id_from_name, validate_job_id
@@ -212,8 +212,8 @@ class StoreCore:
 
     # -- the index and the folder --------------------------------------------------------
     def refresh(self, flush: bool = True) -> None:
-        """Bring the index in line with the archives if the folder changed behind its back;
-        ``flush``: this process's saves first (else, while they are on their way, no diff)."""
+        """Bring the index in line with the archives if the folder changed behind its back
+        (``flush``: after this process's saves are written)."""
         if flush:
             self.flush()
         wait_for_orphaned_writers(self.path)
@@ -225,8 +225,7 @@ class StoreCore:
             index.rebuilt = False
             self.blobs.clean_temp()
             self.sync(version, full=True)
-        elif (index.get_meta("blobs_version") != str(version) or self._resync_due()) and (
-                flush or not saves_pending()):
+        elif index.get_meta("blobs_version") != str(version) or self._resync_due():
             self.sync(version)
 
     def _resync_due(self) -> bool:

@@ -47,12 +47,13 @@ class WriterProcess:
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen | None = None
         self._seq = 0
-        self._pending: dict[int, tuple[str, Callable[[], None], Any, Any]] = {}
+        self._pending: dict[int, tuple[str, Callable[[], None], Any]] = {}
         self._env: dict[Any, Any] | None = None
         self._failed: str | None = None  # why saving went back into this process
         self._fallback: Callable[[Callable[[], None], str], None] | None = None
         self._partial = b""
         self._registered: set[Path] = set()  # store folders holding this writer's entry
+        self._written: dict[int, Callable[[], None]] = {}  # called when a save is answered
 
     # -- the caller's side ---------------------------------------------------------------
     def send(self, message: Any, run_here: Callable[[], None], describe: str,
@@ -63,7 +64,7 @@ class WriterProcess:
         caller runs ``run_here`` itself). ``run_here`` is kept until the writer acknowledges
         the save, and run through ``fallback`` if the writer dies first; ``pushed`` is called
         when the writer says the save was queued for the team store (the caller pushes);
-        ``written`` when it answers the save (written, or failed there), unless ``run_here``
+        ``written`` when it answers the save (written, or failed there) unless ``run_here``
         runs instead; ``folder``, the store's folder, gets the writer's entry in ``.writers``
         first."""
         if self._pid != os.getpid():  # a forked child: the parent's writer is not ours
@@ -83,13 +84,15 @@ class WriterProcess:
                 return False
             if env_changed:  # the writer reads the settings as this process sees them
                 self._env = dict(env)
-                self._pending[seq - 1] = ("The settings", lambda: None, None, None)
+                self._pending[seq - 1] = ("The settings", lambda: None, None)
                 parts = wire.encode(seq - 1, ("env", dict(os.environ))) + parts
             if folder is not None and folder not in self._registered:
                 register_writer(folder, self._proc.pid)  # before its first save is sent
                 self._registered.add(folder)
             self._seq = seq
-            self._pending[self._seq] = (describe, run_here, pushed, written)
+            self._pending[self._seq] = (describe, run_here, pushed)
+            if written is not None:
+                self._written[self._seq] = written
             try:
                 _send_all(self._sock, parts)
             except OSError as exc:
@@ -196,11 +199,11 @@ class WriterProcess:
                 break
             text = data[size:size + length].decode("utf-8", "replace")
             data = data[size + length:]
-            describe, run_here, pushed, written = self._pending.pop(
-                seq, ("An Aer job", None, None, None))
+            describe, run_here, pushed = self._pending.pop(seq, ("An Aer job", None, None))
+            written = self._written.pop(seq, None)
             lines = text.split("\0") if text else []
             if written is not None and not any(line.startswith("R") for line in lines):
-                written()  # (a save read back here is run_here's, which says so itself)
+                written()  # (a save read back here: its run_here says when it is written)
             for line in lines:
                 if line == "P":
                     if pushed is not None:
@@ -223,10 +226,11 @@ class WriterProcess:
         if sock is not None:
             sock.close()
         left = [self._pending.pop(seq) for seq in sorted(self._pending)]
+        self._written.clear()  # (each run_here says when its save is written)
         _warn(f"{why}: {len(left)} unsaved Aer job(s) and later ones are saved in this "
               "process instead.")
         fallback = self._fallback
-        for describe, run_here, _, _ in left:
+        for describe, run_here, _ in left:
             if fallback is not None:
                 fallback(run_here, describe)
 
