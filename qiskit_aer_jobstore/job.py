@@ -95,15 +95,17 @@ class StoredAerJob(JobV1):
         self._trust = trusted
         self._payload: dict[str, Any] | None = None
         self._rebuilt: Any = None
+        self._unwritten = False  # listed before its save was written (see JobStore.rows)
         self.location = "local"  # "local", "remote" (team store) or "both"
 
     @classmethod
     def from_row(cls, row: dict[str, Any], store: JobSource, backend: Any = None,
                  trusted: bool = True) -> StoredAerJob:
-        manifest = json.loads(row["manifest"])
-        archive = None if row.get("pending") else row["archive"]  # not written yet
-        return cls(backend, row["job_id"], store, manifest, archive, row.get("size"),
-                   trusted=trusted)
+        pending = bool(row.get("pending"))  # handed over, not written yet: no archive
+        job = cls(backend, row["job_id"], store, json.loads(row["manifest"]),
+                  None if pending else row["archive"], row.get("size"), trusted=trusted)
+        job._unwritten = pending
+        return job
 
     def __repr__(self) -> str:
         return (
@@ -255,10 +257,10 @@ class StoredAerJob(JobV1):
         """Read the job's row as written (for a job listed before its save landed: waits)."""
         row = self._store.row(self._job_id)
         self._manifest, self._archive = json.loads(row["manifest"]), row["archive"]
-        self._size = row.get("size")
+        self._size, self._unwritten = row.get("size"), False
 
     def _data(self) -> dict[str, Any]:
-        if self._payload is None and self._archive is None:
+        if self._payload is None and self._unwritten:
             self._written()
         if self._payload is None and self._manifest.get("payload_in"):
             self._payload = self._shared_payload()
@@ -274,7 +276,8 @@ class StoredAerJob(JobV1):
                 "result are stored when it ends (result() waits for that)."
             )
         if self._payload is None:
-            self._payload = self._store.read_job(self._archive, trusted=self._trust)
+            archive = self._archive or self._store.row(self._job_id)["archive"]
+            self._payload = self._store.read_job(archive, trusted=self._trust)
         return self._payload
 
     def _shared_payload(self) -> dict[str, Any] | None:
@@ -282,7 +285,7 @@ class StoredAerJob(JobV1):
         the payload handed over, from its own archive: then None)."""
         try:
             source = self._store.row(self._manifest["payload_in"])["archive"]
-            own = self._archive
+            own = self._archive or self._store.row(self._job_id)["archive"]
             # the pointer is trusted only if this store's key signed it: else portable copies
             trusted = self._trust and self._store.signed_here(own)
             return self._store.read_job(source, trusted=trusted)
@@ -316,7 +319,7 @@ class StoredAerJob(JobV1):
             JobStoreIntegrityError: if the archive does not verify.
         """
         self.wait_for_final_state(timeout)
-        if self._archive is None:
+        if self._unwritten:
             self._written()  # its status as written, and whether its result was dropped
         if self.status() in (JobStatus.ERROR, JobStatus.CANCELLED):
             data = self._data() if self.error_message() is None else {}

@@ -202,7 +202,7 @@ class JobStore(StoreCore):
     def row(self, job_id: str) -> dict[str, Any]:
         """A job's index row, as written: if this process's save of the job is on its way,
         once it is written (see ``StoreCore.row``)."""
-        if self.overlay.has(job_id):
+        if self.overlay.has(validate_job_id(job_id)):
             self.flush()
         return super().row(job_id)
 
