@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -107,9 +107,6 @@ class Overlay:
         """Whether a save of ``job_id`` is on its way."""
         return self._pid == os.getpid() and job_id in self._jobs
 
-    def __len__(self) -> int:
-        return len(self._jobs) if self._pid == os.getpid() else 0
-
     # -- the listing's side ----------------------------------------------------------------
     def _items(self) -> list[Unwritten]:
         if self._pid != os.getpid():
@@ -118,12 +115,11 @@ class Overlay:
         with self._lock:
             return list(self._jobs.values())
 
-    def _winners(self, index: Index, items: Iterable[Unwritten] | None = None
-                 ) -> dict[str, IndexEntry]:
+    def _winners(self, index: Index) -> dict[str, IndexEntry]:
         """The entries shown (by job id): all but those whose job the index holds ended while
         they are a queued or running state."""
         won = {}
-        for item in self._items() if items is None else items:
+        for item in self._items():
             entry = _entry(item)
             if entry is None:
                 continue

@@ -141,10 +141,11 @@ class JobStore(StoreCore):
             finally:
                 self.overlay.done(entry)
 
+        written = None if entry is None else (lambda: self.overlay.done(entry))
         message = (str(self.path), str(self.key_path), op, wire_args(args))
         if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit,
                                pushed=lambda: push.PUSHER.notify(self), folder=self._folder(),
-                               written=entry and (lambda: self.overlay.done(entry))):
+                               written=written):
             return
         if here:
             run_here()
