@@ -215,17 +215,20 @@ class StoreCore:
         return flush_saves(timeout)
 
     # -- the index and the folder --------------------------------------------------------
-    def refresh(self) -> None:
-        """Bring the index in line with the archives if the folder changed behind its back."""
-        self.flush()
+    def refresh(self, flush: bool = True) -> None:
+        """Bring the index in line with the archives if the folder changed behind its back
+        (``flush``: after this process's saves are written)."""
+        if flush:
+            self.flush()
         wait_for_orphaned_writers(self.path)
         index = self.index
         version = self.blobs.version()
         if version is None:
             return
-        if index.rebuilt:
+        if index.rebuilt:  # reindex(), without its flush
             index.rebuilt = False
-            self.reindex()
+            self.blobs.clean_temp()
+            self.sync(version, full=True)
         elif index.get_meta("blobs_version") != str(version) or self._resync_due():
             self.sync(version)
 
@@ -317,10 +320,9 @@ class StoreCore:
             JobNotFoundError: no such job (or JobArchiveError and kin: its archive is damaged).
         """
         validate_job_id(job_id)
-        self.flush()
         row = self.index.get(job_id)
         if row is None:
-            self.refresh()
+            self.refresh()  # (this process's saves first)
             row = self.index.get(job_id)
         if row is None:
             damaged = self.damaged_archive_error(job_id)

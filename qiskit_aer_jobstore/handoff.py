@@ -59,18 +59,21 @@ class WriterProcess:
         self._want = False  # whether saves go to a writer process (settings.writer)
         self._read_for: dict[Any, Any] | None = None  # the environment those were read in
         self._asked = 0  # the last flush request sent (none again until a save follows it)
+        self._written: dict[int, Callable[[], None]] = {}  # called when a save is answered
 
     # -- the caller's side ---------------------------------------------------------------
     def send(self, message: Any, run_here: Callable[[], None], describe: str,
              fallback: Callable[[Callable[[], None], str], None],
              pushed: Callable[[], None] | None = None, folder: Path | None = None,
-             may_wait: bool = False) -> bool:
+             may_wait: bool = False,
+             written: Callable[[], None] | None = None) -> bool:
         """Hand ``message`` to the writer process; False if it cannot take it (then the
         caller runs ``run_here`` itself). ``run_here`` is kept until the writer acknowledges
         the save, and run through ``fallback`` if the writer dies first; ``pushed`` is called
         when the writer says the save was queued for the team store (the caller pushes);
-        ``folder``, the store's folder, gets the writer's entry in ``.writers`` first;
-        ``may_wait``: the writer may hold it until the caller is quiet (``writer_pace``)."""
+        ``written`` when it answers the save (written, or failed there) unless ``run_here``
+        runs instead; ``folder``, the store's folder, gets the writer's entry in ``.writers``
+        first; ``may_wait``: the writer may hold it until the caller is quiet (``writer_pace``)."""
         if self._pid != os.getpid():  # a forked child: the parent's writer is not ours
             self.__init__()
         env = os.environ._data  # type: ignore[attr-defined]  # compared in C: microseconds
@@ -99,6 +102,8 @@ class WriterProcess:
                 self._registered.add(folder)
             self._seq = seq
             self._pending[self._seq] = (describe, run_here, pushed)
+            if written is not None:
+                self._written[self._seq] = written
             try:
                 _send_all(self._sock, parts)
             except OSError as exc:
@@ -110,6 +115,11 @@ class WriterProcess:
 
     def pending(self) -> int:
         return len(self._pending) if self._pid == os.getpid() else 0
+
+    def take_answers(self) -> None:
+        """Take the answers the writer sent so far, without waiting for more."""
+        if self._pid == os.getpid() and self._pending:
+            self._read_acks(block=False)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the writer acknowledged every save sent so far."""
@@ -216,7 +226,11 @@ class WriterProcess:
             text = data[size:size + length].decode("utf-8", "replace")
             data = data[size + length:]
             describe, run_here, pushed = self._pending.pop(seq, ("An Aer job", None, None))
-            for line in text.split("\0") if text else ():
+            written = self._written.pop(seq, None)
+            lines = text.split("\0") if text else []
+            if written is not None and not any(line.startswith("R") for line in lines):
+                written()  # (a save read back here: its run_here says when it is written)
+            for line in lines:
                 if line == "P":
                     if pushed is not None:
                         pushed()
@@ -238,6 +252,7 @@ class WriterProcess:
         if sock is not None:
             sock.close()
         left = [self._pending.pop(seq) for seq in sorted(self._pending)]
+        self._written.clear()  # (each run_here says when its save is written)
         _warn(f"{why}: {len(left)} unsaved Aer job(s) and later ones are saved in this "
               "process instead.")
         fallback = self._fallback

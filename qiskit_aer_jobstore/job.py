@@ -95,14 +95,17 @@ class StoredAerJob(JobV1):
         self._trust = trusted
         self._payload: dict[str, Any] | None = None
         self._rebuilt: Any = None
+        self._unwritten = False  # listed before its save was written (see JobStore.rows)
         self.location = "local"  # "local", "remote" (team store) or "both"
 
     @classmethod
     def from_row(cls, row: dict[str, Any], store: JobSource, backend: Any = None,
                  trusted: bool = True) -> StoredAerJob:
-        manifest = json.loads(row["manifest"])
-        return cls(backend, row["job_id"], store, manifest, row["archive"], row.get("size"),
-                   trusted=trusted)
+        pending = bool(row.get("pending"))  # handed over, not written yet: no archive
+        job = cls(backend, row["job_id"], store, json.loads(row["manifest"]),
+                  None if pending else row["archive"], row.get("size"), trusted=trusted)
+        job._unwritten = pending
+        return job
 
     def __repr__(self) -> str:
         return (
@@ -250,7 +253,15 @@ class StoredAerJob(JobV1):
         return self._manifest.get("time_taken")
 
     # -- what the payload holds -------------------------------------------------------
+    def _written(self) -> None:
+        """Read the job's row as written (for a job listed before its save landed: waits)."""
+        row = self._store.row(self._job_id)
+        self._manifest, self._archive = json.loads(row["manifest"]), row["archive"]
+        self._size, self._unwritten = row.get("size"), False
+
     def _data(self) -> dict[str, Any]:
+        if self._payload is None and self._unwritten:
+            self._written()
         if self._payload is None and self._manifest.get("payload_in"):
             self._payload = self._shared_payload()
         members = self._manifest.get("members")
@@ -279,8 +290,7 @@ class StoredAerJob(JobV1):
             trusted = self._trust and self._store.signed_here(own)
             return self._store.read_job(source, trusted=trusted)
         except JobNotFoundError:
-            fresh = self._store.get(self._job_id)
-            self._manifest, self._archive = fresh._manifest, fresh._archive
+            self._written()
             if self._manifest.get("payload_in"):
                 raise JobError(
                     f"Aer job {self._job_id} reused the result of job {self.reused_from}, "
@@ -309,6 +319,8 @@ class StoredAerJob(JobV1):
             JobStoreIntegrityError: if the archive does not verify.
         """
         self.wait_for_final_state(timeout)
+        if self._unwritten:
+            self._written()  # its status as written, and whether its result was dropped
         if self.status() in (JobStatus.ERROR, JobStatus.CANCELLED):
             data = self._data() if self.error_message() is None else {}
             raise JobError(

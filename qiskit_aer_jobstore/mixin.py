@@ -99,7 +99,7 @@ def submitted(backend, job, run_options: dict[str, Any]) -> None:
             return build_record(backend, ctx, job.job_id(), circuits, binds, options,
                                 status=status, manifest_only=status != "CANCELLED")
 
-        stages.record_stage(ctx, stages.QUEUED, lambda: record("QUEUED"))
+        stages.record_stage(ctx, stages.QUEUED, lambda: record("QUEUED"), job.job_id())
         stages.watch_for_cancel(job, ctx, lambda: record("CANCELLED"))
     except Exception as exc:  # never fail a submission because of the store
         _warn_not_saved(job.job_id(), exc)
@@ -125,7 +125,7 @@ def execute_and_save(backend, original, circuits, parameter_binds, run_options, 
     try:
         stages.record_stage(ctx, stages.RUNNING, lambda: build_record(
             backend, ctx, job_id, circuits, parameter_binds, stored_options, status="RUNNING",
-            manifest_only=True))
+            manifest_only=True), job_id)
     except Exception as exc:
         _warn_not_saved(job_id, exc)
     try:

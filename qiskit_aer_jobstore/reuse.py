@@ -207,7 +207,7 @@ def keep(store: Any, record: JobRecord, source: str, result: Any,
         return True
 
     store.save_later(lambda: _kept(store, record, source),
-                     current=None if result is not None else verifies,
+                     current=None if result is not None else verifies, shown=record,
                      describe=f"{record.primitive or 'Aer'} job {record.job_id} "
                               f"(reused from {source})")
     return manifest

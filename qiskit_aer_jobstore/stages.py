@@ -53,13 +53,15 @@ def advance(ctx: Any, stage: int) -> bool:
         return True
 
 
-def record_stage(ctx: SaveContext, stage: int, make_record: Callable[[], JobRecord]) -> None:
+def record_stage(ctx: SaveContext, stage: int, make_record: Callable[[], JobRecord],
+                 job_id: str | None = None) -> None:
     """Hand over the job's record for ``stage``, unless a later stage came first (a queued
     or running stage: only if the job is still in it after ``GRACE_SECONDS``).
 
     ``make_record`` is called on the caller's thread for the final stage (cheap: it takes
     references; the hand-over pickles them), and in the background thread for the others,
-    only if the job is still at that stage by then.
+    only if the job is still at that stage by then. Meanwhile listings in this process show
+    the job in that stage (given its ``job_id``), making its record only if they do.
     """
     if not advance(ctx, stage) and stage != FINAL:  # an end is always written
         return
@@ -67,9 +69,14 @@ def record_stage(ctx: SaveContext, stage: int, make_record: Callable[[], JobReco
         ctx.store.save_later(make_record())
         return
 
+    shown = ctx.store.overlay.expect(job_id, make_record) if job_id else None
+
     def if_still_there() -> None:
-        if ctx.stage == stage:
-            ctx.store.save_later(make_record())
+        try:
+            if ctx.stage == stage:
+                ctx.store.save_later(make_record())
+        finally:
+            ctx.store.overlay.done(shown, written=False)  # (a hand-over shows its own)
 
     # A queued or running state is rarely written (a short job has moved on by then), so
     # its record is built only when it is, off the caller's path.

@@ -19,9 +19,10 @@ from . import health, lifecycle, push, retention, settings, transfer
 from .core import StoreCore
 from .exceptions import JobStoreError, JobStoreUnavailableError, JobStoreWarning
 from .handoff import WRITER_PROCESS
-from .index import JobFilter, ids_matching, only_match
+from .index import JobFilter, only_match
 from .listing import JobList, row_summary
 from .manifest import archive_name, validate_job_id
+from .overlay import overlay_for
 from .pieces import delete_pieces, save_piece
 from .push import PushResult
 from .record import ACTIVE_STATUSES, JobRecord, wire_args
@@ -54,6 +55,7 @@ class JobStore(StoreCore):
         super().__init__(path, key_path, check_settings)
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
         self._made: Path | None = None  # the folder, once made for the writer's entry
+        self.overlay = overlay_for(self.path)  # saves on their way, which listings show
 
     @classmethod
     def default(cls) -> JobStore:
@@ -102,6 +104,7 @@ class JobStore(StoreCore):
         record: JobRecord | Callable[[], JobRecord],
         current: Callable[[], bool] | None = None,
         describe: str | None = None,
+        shown: JobRecord | None = None,
     ) -> None:
         """Hand a job over for saving (to the writer process, else the background thread);
         failures become JobStoreWarnings.
@@ -112,15 +115,21 @@ class JobStore(StoreCore):
             current: if given, the record is written only if this still returns True when the
                 writer reaches it (a queued or running state the job has since left is skipped).
             describe: how to name the job in a warning (default: by its id).
+            shown: what listings in this process show of a ``record`` given as a function
+                until it is written (default: nothing until the function made it).
         """
         if describe is None:
             describe = f"Aer job {getattr(record, 'job_id', '')}".rstrip()
         if callable(record) or current is not None:
+            entry = self.overlay.add(shown if callable(record) else record)
 
             def task() -> None:
-                if current is None or current():
-                    made = record() if callable(record) else record
-                    self.hand_over("save", made, describe=describe, here=True)
+                try:
+                    if current is None or current():
+                        made = record() if callable(record) else record
+                        self.hand_over("save", made, describe=describe, here=True)
+                finally:
+                    self.overlay.done(entry, written=False)  # (a hand-over shows its own)
 
             WRITER.submit(task, describe)
             return
@@ -128,16 +137,23 @@ class JobStore(StoreCore):
 
     def hand_over(self, op: str, *args: Any, describe: str, here: bool = False) -> None:
         """Hand one save (``op``, see :meth:`run_save`) to the writer process; if it cannot
-        take it, run it in the background thread (``here``: on this thread, which is it)."""
+        take it, run it in the background thread (``here``: on this thread, which is it).
+        Until it is written, listings in this process show the job (``overlay``)."""
+        entry = None if op == "piece" else self.overlay.add(args[0], ranked=op == "save")
 
         def run_here() -> None:
-            self.run_save(op, *args)
+            try:
+                self.run_save(op, *args)
+            finally:
+                self.overlay.done(entry)
 
+        written = None if entry is None else (lambda: self.overlay.done(entry))
         message = (str(self.path), str(self.key_path), op, wire_args(args))
         # a finished job may wait for a quiet moment; pieces and running states go at once
         may_wait = op == "save" and args[0].status not in ACTIVE_STATUSES
         if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit, may_wait=may_wait,
-                               pushed=lambda: push.PUSHER.notify(self), folder=self._folder()):
+                               pushed=lambda: push.PUSHER.notify(self), folder=self._folder(),
+                               written=written):
             return
         if here:
             run_here()
@@ -185,15 +201,23 @@ class JobStore(StoreCore):
         return row is not None and row.get("status") not in ACTIVE_STATUSES
 
     # -- reading -----------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Bring the index in line with the archives, and settle jobs left ``QUEUED`` or
-        ``RUNNING`` by a process that died."""
-        super().refresh()
+    def refresh(self, flush: bool = True) -> None:
+        """Bring the index in line with the archives (``flush``: this process's saves first),
+        and settle jobs left ``QUEUED`` or ``RUNNING`` by a process that died."""
+        super().refresh(flush)
         if not self.read_only:
             lifecycle.settle_interrupted(self)
 
+    def row(self, job_id: str) -> dict[str, Any]:
+        """A job's index row, as written: if this process's save of the job is on its way,
+        once it is written (see ``StoreCore.row``)."""
+        if self.overlay.has(validate_job_id(job_id)):
+            self.flush()
+        return super().row(job_id)
+
     def get(self, job_id: str, backend: Any = None, trusted: bool = True) -> StoredAerJob:
-        """A ``StoredAerJob`` for ``job_id`` (its payload is read when first needed).
+        """A ``StoredAerJob`` for ``job_id`` (its payload is read when first needed); a job
+        this process handed over for saving, once it is written (this waits for it).
 
         Args:
             job_id: the job's id.
@@ -212,11 +236,10 @@ class JobStore(StoreCore):
             AmbiguousJobIdError: several jobs' ids start with it (listed in ``matches``).
             JobNotFoundError: no job's id starts with it.
         """
-        self.flush()
-        matches = ids_matching(self.index, prefix)
+        matches = self.overlay.ids_matching(self.index, prefix)
         if not matches:
-            self.refresh()
-            matches = ids_matching(self.index, prefix)
+            self.refresh(flush=False)
+            matches = self.overlay.ids_matching(self.index, prefix)
         found = only_match(prefix, matches, f"the job store {self.path}")
         if found is None:
             self.row(prefix)  # raises: a damaged archive's error, or not found
@@ -230,10 +253,20 @@ class JobStore(StoreCore):
 
     def rows(self, **filters: Any) -> list[dict[str, Any]]:
         """The index rows of the stored jobs matching ``filters`` (see ``list``), newest first:
-        ``job_id``, ``manifest`` (JSON text), ``archive``, ``size``. Builds no job."""
+        ``job_id``, ``manifest`` (JSON text), ``archive``, ``size``. Builds no job. Jobs this
+        process handed over for saving are there without waiting for the writer, as they
+        were handed over (``pending`` True, ``size`` None until written)."""
         flt = JobFilter.from_kwargs(**filters)
-        self.refresh()
-        return self.index.query(flt)
+        self.refresh(flush=False)
+        return self.overlay.rows(self.index, flt)
+
+    def count(self, **filters: Any) -> int:
+        """How many jobs ``filters`` select, this process's saves on their way included
+        (paging filters are ignored)."""
+        flt = JobFilter.from_kwargs(**{k: v for k, v in filters.items()
+                                        if k not in ("limit", "skip")})
+        self.refresh(flush=False)
+        return self.overlay.count(self.index, flt)
 
     def summaries(self, **filters: Any) -> list[dict[str, Any]]:
         """The summary rows (as ``aer-jobs list`` and ``JobList.to_dataframe`` show them) of
