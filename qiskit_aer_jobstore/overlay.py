@@ -29,7 +29,7 @@ from typing import Any
 from .handoff import WRITER_PROCESS
 from .index import AMBIGUOUS_SHOWN, Index, IndexEntry, JobFilter, SQLiteIndex, ids_matching
 from .index.query import SORTABLE
-from .index.sqlite import SCHEMA
+from .index.schema import SCHEMA
 from .manifest import archive_name
 from .record import ACTIVE_STATUSES, JobRecord
 

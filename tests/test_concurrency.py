@@ -181,3 +181,29 @@ def test_reindex_cleans_only_stale_temp_files(store, age, removed):
     assert store.list() == []
     store.reindex()
     assert temp.exists() is not removed
+
+
+def test_a_new_index_waits_for_another_process_making_it(tmp_path):
+    """Opening a new index file while another process holds it in a write transaction (as it
+    does while it creates the tables) waits, as the busy timeout promises: SQLite refuses the
+    switch to WAL at once then, which made a save's index row a warning."""
+    from qiskit_aer_jobstore.index import SQLiteIndex
+
+    path = tmp_path / "index.sqlite"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sqlite3, sys, time
+            conn = sqlite3.connect({str(path)!r}, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE making (a)")
+            print("holding", flush=True)
+            sys.stdin.readline()
+            conn.execute("COMMIT")
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        threading.Timer(0.5, lambda: (holder.stdin.write("\n"), holder.stdin.flush())).start()
+        index = SQLiteIndex(path)
+        assert index.count() == 0  # opened once the other process committed, no error
+    finally:
+        holder.wait(30)

@@ -12,6 +12,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -20,65 +21,9 @@ from urllib.parse import quote
 from ..exceptions import JobStoreUnavailableError
 from .outbox import Outbox
 from .query import COLUMNS, IndexEntry, JobFilter, id_prefix_where
+from .schema import SCHEMA, SCHEMA_VERSION
 
-# 2: paging indexes end with job_id; 3: the push outbox; 4: session_id and client, and
-# backend_name is the device's name (aer_simulator_from(x) is x); 5: content_key, reused_from
-# and payload_in (reuse_results)
-SCHEMA_VERSION = 5
 BUSY_TIMEOUT_S = 30.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    archive TEXT NOT NULL,
-    backend_name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    job_name TEXT,
-    created REAL NOT NULL,
-    ended REAL,
-    method TEXT,
-    num_qubits INTEGER,
-    shots INTEGER,
-    num_circuits INTEGER,
-    primitive TEXT,
-    session_id TEXT,
-    client TEXT,
-    content_key TEXT,
-    reused_from TEXT,
-    payload_in TEXT,
-    size INTEGER NOT NULL DEFAULT 0,
-    sha256 TEXT,
-    manifest TEXT NOT NULL
-);
--- paging orders by (created, job_id): indexes end with both so LIMIT stops early, and size is
--- there so that the store total and retention read the index, not the manifests
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, job_id, size);
-CREATE INDEX IF NOT EXISTS jobs_backend_created ON jobs (backend_name, created, job_id);
-CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created, job_id);
-CREATE INDEX IF NOT EXISTS jobs_name ON jobs (job_name);
-CREATE INDEX IF NOT EXISTS jobs_session ON jobs (session_id, created, job_id);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_archive ON jobs (archive);
-CREATE INDEX IF NOT EXISTS jobs_content_key ON jobs (content_key, created);
-CREATE INDEX IF NOT EXISTS jobs_payload_in ON jobs (payload_in) WHERE payload_in IS NOT NULL;
-CREATE TABLE IF NOT EXISTS job_tags (
-    tag TEXT NOT NULL,
-    job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
-    PRIMARY KEY (tag, job_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS job_tags_job ON job_tags (job_id);
-CREATE TABLE IF NOT EXISTS job_circuits (
-    name TEXT NOT NULL,
-    job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
-    PRIMARY KEY (name, job_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS job_circuits_job ON job_circuits (job_id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS outbox (
-    job_id TEXT PRIMARY KEY,
-    archive TEXT NOT NULL,
-    queued REAL NOT NULL
-);
-"""
 
 
 def _create_private(path: Path) -> None:
@@ -135,19 +80,31 @@ class SQLiteIndex(Outbox):
         if conn is not None and self._local.pid == os.getpid():
             return conn
         try:
-            conn = self._open()
+            conn = self._open_waiting()
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise self._unavailable(exc) from exc
             # a corrupt index is only a cache: move it aside and start again
             self._discard_corrupt()
             try:
-                conn = self._open()
+                conn = self._open_waiting()
             except sqlite3.Error as exc2:
                 raise self._unavailable(exc2) from exc2
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
+
+    def _open_waiting(self) -> sqlite3.Connection:
+        # switching a new file to WAL is refused at once, busy timeout or not, while another
+        # process creates the schema: wait for it as the busy timeout would
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _open(self) -> sqlite3.Connection:
         if self.read_only:
