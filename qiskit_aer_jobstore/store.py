@@ -148,13 +148,17 @@ class JobStore(StoreCore):
                 self.overlay.done(entry)
 
         written = None if entry is None else (lambda: self.overlay.done(entry))
-        message = (str(self.path), str(self.key_path), op, wire_args(args))
         # a finished job may wait for a quiet moment; pieces and running states go at once
         may_wait = op == "save" and args[0].status not in ACTIVE_STATUSES
-        if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit, may_wait=may_wait,
-                               pushed=lambda: push.PUSHER.notify(self), folder=self._folder(),
-                               written=written):
-            return
+        try:
+            message = (str(self.path), str(self.key_path), op, wire_args(args))
+            if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit, may_wait=may_wait,
+                                   pushed=lambda: push.PUSHER.notify(self),
+                                   folder=self._folder(), written=written):
+                return
+        except BaseException:  # e.g. a broken setting: the job is not on its way, not listed
+            self.overlay.done(entry)
+            raise
         if here:
             run_here()
         else:

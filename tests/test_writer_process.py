@@ -312,3 +312,12 @@ def test_an_eager_writer_writes_each_job_without_a_flush(backend, store, monkeyp
     while len(set(store.blobs.names()) - before) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(set(store.blobs.names()) - before) == 5
+
+
+def test_a_broken_pace_setting_costs_a_warning_not_the_result(backend, store, monkeypatch):
+    monkeypatch.setenv("QISKIT_AER_JOBS_WRITER_PACE", "sometimes")
+    with pytest.warns(JobStoreWarning, match="QISKIT_AER_JOBS_WRITER_PACE.*idle, eager"):
+        result = backend.run(ghz(), shots=10, seed_simulator=1).result()
+        store.flush()
+    assert result.get_counts()
+    assert backend.jobs(limit=None) == []  # not listed as on its way for ever
