@@ -35,6 +35,10 @@ from .writer import WRITER, WRITER_NICE
 # Set by the tests and by a writer process itself: never start a writer from there.
 NO_WRITER_ENV = "QISKIT_AER_JOBS_IN_WRITER"
 _SEND_BUFFER = 4 * 1024 * 1024
+# Under writer_pace = auto, a process is "simulating" if its last job's simulation took at
+# least this share of the time since the job before it (a tight Aer loop: ~0.9; an optimizer
+# around Aer's EstimatorV2: ~0.05, benchmarks/writer.py)
+BUSY_SHARE = 0.5
 # The caller reads the writer's answers (freeing the records they answer) every this many saves
 ACK_EVERY = 16
 
@@ -55,7 +59,8 @@ class WriterProcess:
         self._fallback: Callable[[Callable[[], None], str], None] | None = None
         self._partial = b""
         self._registered: set[Path] = set()  # store folders holding this writer's entry
-        self._pace = wire.WAIT  # the flag saves that may wait get (writer_pace)
+        self._pace = "auto"  # settings.writer_pace()
+        self._last_send = time.perf_counter()  # when the last finished job was handed over
         self._want = False  # whether saves go to a writer process (settings.writer)
         self._read_for: dict[Any, Any] | None = None  # the environment those were read in
         self._asked = 0  # the last flush request sent (none again until a save follows it)
@@ -65,7 +70,7 @@ class WriterProcess:
     def send(self, message: Any, run_here: Callable[[], None], describe: str,
              fallback: Callable[[Callable[[], None], str], None],
              pushed: Callable[[], None] | None = None, folder: Path | None = None,
-             may_wait: bool = False,
+             may_wait: bool = False, simulated: float | None = None,
              written: Callable[[], None] | None = None) -> bool:
         """Hand ``message`` to the writer process; False if it cannot take it (then the
         caller runs ``run_here`` itself). ``run_here`` is kept until the writer acknowledges
@@ -73,13 +78,14 @@ class WriterProcess:
         when the writer says the save was queued for the team store (the caller pushes);
         ``written`` when it answers the save (written, or failed there) unless ``run_here``
         runs instead; ``folder``, the store's folder, gets the writer's entry in ``.writers``
-        first; ``may_wait``: the writer may hold it until the caller is quiet (``writer_pace``)."""
+        first; ``may_wait``: the writer may hold it until the caller is quiet (``writer_pace``),
+        ``simulated``: the seconds the job spent simulating, if known (``auto`` pace)."""
         if self._pid != os.getpid():  # a forked child: the parent's writer is not ours
             self.__init__()
         env = os.environ._data  # type: ignore[attr-defined]  # compared in C: microseconds
         if env != self._read_for:  # the settings: read again when the environment changes
             self._want = _wanted()
-            self._pace = wire.WAIT if self._want and settings.writer_pace() == "idle" else 0
+            self._pace = settings.writer_pace() if self._want else "eager"
             self._read_for = dict(env)
         if self._failed is not None or not self._want:
             return False
@@ -90,7 +96,7 @@ class WriterProcess:
             env_changed = env != self._env
             seq = self._seq + 1 + env_changed
             try:
-                parts = wire.encode(seq, message, self._pace if may_wait else 0)
+                parts = wire.encode(seq, message, self._flags(may_wait, simulated))
             except Exception:  # noqa: BLE001 - cannot be pickled: the thread writer reports it
                 return False
             if env_changed:  # the writer reads the settings as this process sees them
@@ -112,6 +118,18 @@ class WriterProcess:
         if not self._seq % ACK_EVERY:  # answers wait in the socket; reading them costs a call
             self._read_acks(block=False)
         return True
+
+    def _flags(self, may_wait: bool, simulated: float | None) -> int:
+        """WAIT if the writer may hold this save: under ``auto``, only while this process
+        spends most of its time simulating (the job's simulation against the time since the
+        last finished job; unknown counts as simulating)."""
+        if not may_wait or self._pace == "eager":
+            return 0
+        now = time.perf_counter()
+        since, self._last_send = now - self._last_send, now
+        if self._pace == "auto" and simulated is not None and simulated < BUSY_SHARE * since:
+            return 0
+        return wire.WAIT
 
     def pending(self) -> int:
         return len(self._pending) if self._pid == os.getpid() else 0

@@ -246,3 +246,21 @@ def wire_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
                 arg.backend_options = storable_options(arg.backend_options)
         wired.append(arg)
     return tuple(wired)
+
+
+def simulated_seconds(result: Any) -> float | None:
+    """How long the simulator ran for ``result``: a ``Result``'s ``time_taken``, the sum of a
+    ``PrimitiveResult``'s pubs' ``time_taken_execute`` (Aer's primitives); None if unknown."""
+    taken = getattr(result, "time_taken", None)
+    if isinstance(taken, (int, float)):
+        return float(taken)
+    total = None
+    try:
+        for pub in result:
+            meta = getattr(pub, "metadata", None) or {}
+            value = (meta.get("simulator_metadata") or {}).get("time_taken_execute")
+            if isinstance(value, (int, float)):
+                total = (total or 0.0) + value
+    except TypeError:  # not iterable: no result, or another kind
+        return None
+    return total

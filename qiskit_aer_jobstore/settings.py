@@ -251,15 +251,17 @@ def writer() -> str:
     return _choice("QISKIT_AER_JOBS_WRITER", "writer", WRITERS)
 
 
-PACES = ("idle", "eager")
+PACES = ("auto", "idle", "eager")
 
 
 def writer_pace() -> str:
-    """When the writer process writes a finished job it holds (it is safe from the caller's
-    death either way): ``idle`` (default), once the caller has handed nothing over for 50 ms,
-    or at most 5 s later, or at a flush, so a loop of simulations does not share the cores
-    with the writing; ``eager``, at once (other processes list each job sooner; for machines
-    with cores to spare). Read, like ``writer``, when the environment changes."""
+    """When the writer process writes a finished job it was handed (the job is safe from the
+    caller's death either way). ``idle``: once the caller has handed nothing over for 50 ms,
+    after 5 s at most, or at a flush, so a loop of simulations does not share the cores with
+    the writing. ``eager``: at once (other processes list each job sooner). ``auto`` (default):
+    ``idle`` while the caller spends most of its time simulating (a tight loop of Aer jobs),
+    ``eager`` when it does work of its own between jobs (an optimizer around an estimator),
+    where the writer keeps up beside it. Read, like ``writer``, when the environment changes."""
     return _choice("QISKIT_AER_JOBS_WRITER_PACE", "writer_pace", PACES)
 
 

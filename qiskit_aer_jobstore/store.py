@@ -25,7 +25,7 @@ from .manifest import archive_name, validate_job_id
 from .overlay import overlay_for
 from .pieces import delete_pieces, save_piece
 from .push import PushResult
-from .record import ACTIVE_STATUSES, JobRecord, wire_args
+from .record import ACTIVE_STATUSES, JobRecord, simulated_seconds, wire_args
 from .team import require_remote
 from .writer import WRITER
 
@@ -152,8 +152,9 @@ class JobStore(StoreCore):
         may_wait = op == "save" and args[0].status not in ACTIVE_STATUSES
         try:
             message = (str(self.path), str(self.key_path), op, wire_args(args))
+            simulated = simulated_seconds(args[0].result) if may_wait else None
             if WRITER_PROCESS.send(message, run_here, describe, WRITER.submit, may_wait=may_wait,
-                                   pushed=lambda: push.PUSHER.notify(self),
+                                   simulated=simulated, pushed=lambda: push.PUSHER.notify(self),
                                    folder=self._folder(), written=written):
                 return
         except BaseException:  # e.g. a broken setting: the job is not on its way, not listed

@@ -321,3 +321,55 @@ def test_a_broken_pace_setting_costs_a_warning_not_the_result(backend, store, mo
         store.flush()
     assert result.get_counts()
     assert backend.jobs(limit=None) == []  # not listed as on its way for ever
+
+
+def test_auto_pace_holds_only_while_the_process_is_mostly_simulating():
+    """``auto``: a finished job may wait when its simulation took most of the time since the
+    job before (a tight Aer loop), not when the process did work of its own in between."""
+    from qiskit_aer_jobstore import wire
+
+    writer = handoff.WriterProcess()  # not started: only its choice is tested
+    writer._pace = "auto"
+    assert writer._flags(True, None) == wire.WAIT  # unknown: counted as simulating
+    writer._last_send = time.perf_counter() - 1.0
+    assert writer._flags(True, 0.9) == wire.WAIT
+    writer._last_send = time.perf_counter() - 1.0
+    assert writer._flags(True, 0.05) == 0
+    assert writer._flags(False, 0.9) == 0  # a running state or a piece never waits
+    writer._pace = "idle"
+    writer._last_send = time.perf_counter() - 1.0
+    assert writer._flags(True, 0.05) == wire.WAIT
+    writer._pace = "eager"
+    assert writer._flags(True, 0.9) == 0
+
+
+def test_what_a_job_simulated_comes_from_its_result(backend):
+    from qiskit.quantum_info import SparsePauliOp
+    from qiskit_aer.primitives import EstimatorV2
+
+    from qiskit_aer_jobstore.record import simulated_seconds
+
+    result = backend.run(ghz(), shots=10, seed_simulator=1).result()
+    assert simulated_seconds(result) == result.time_taken > 0
+    pubs = EstimatorV2().run([(ghz(2).remove_final_measurements(inplace=False),
+                               SparsePauliOp("ZZ"))] * 2).result()
+    assert 0 < simulated_seconds(pubs) == sum(
+        pub.metadata["simulator_metadata"]["time_taken_execute"] for pub in pubs)
+    assert simulated_seconds(None) is None
+
+
+def test_under_auto_a_job_after_work_of_its_own_is_written_at_once(backend, store,
+                                                                    monkeypatch):
+    from qiskit_aer_jobstore import saver
+
+    monkeypatch.setenv(saver.QUIET_ENV, "3600")  # idle would hold it until a flush
+    monkeypatch.setenv("QISKIT_AER_JOBS_WRITER_PACE", "auto")
+    _finished_jobs(backend, 1)
+    store.flush()
+    before = set(store.blobs.names())
+    time.sleep(0.3)  # the process's own work: far longer than the job's simulation
+    _finished_jobs(backend, 1)
+    deadline = time.monotonic() + 60
+    while len(set(store.blobs.names()) - before) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(set(store.blobs.names()) - before) == 1
