@@ -147,7 +147,7 @@ def _cap(rows: IndexBatch) -> list[tuple[Any, str]]:
 def _gather(frames: queue.SimpleQueue, first: tuple) -> tuple[list[tuple], bool]:
     """``first`` and the frames after it to write together; True if the input ended.
 
-    Saves that may wait (``wire.WAIT``: a finished job, under ``writer_pace = idle``) are held
+    Saves that may wait (``wire.WAIT``: a finished job, see ``settings.writer_pace``) are held
     while the caller keeps sending: on a machine with few cores, writing beside a loop of
     simulations slows each of them as much as the writing costs. They are written once the
     caller is quiet for QUIET_S, when the first of them waited HOLD_S, past HOLD_BYTES or
