@@ -34,6 +34,7 @@ from .exceptions import (
 from .handoff import flush_saves, wait_for_orphaned_writers
 from .handover import hand_over
 from .index import IndexEntry, JobFilter, SQLiteIndex
+from .indexbatch import not_indexed
 from .manifest import job_id_from_name, validate_job_id
 from .pieces import delete_pieces
 from .portable import read_job
@@ -162,8 +163,7 @@ class StoreCore:
             # the signed archive is complete and is the truth: keep it, the next listing indexes it
             self._mark_unindexed(name)
             warnings.warn(
-                f"Aer job {written['job_id']} was saved to {self.blobs.path(name)} but not added "
-                f"to the index ({exc}); it is listed once the index is free again.",
+                not_indexed(written["job_id"], self.blobs.path(name), exc),
                 JobStoreWarning,
                 stacklevel=3,
             )

@@ -15,6 +15,12 @@ from .exceptions import JobStoreUnavailableError
 from .index.query import IndexEntry
 
 
+def not_indexed(job_id: str, where: str, why: Exception) -> str:
+    """The warning for an archive written whose index row could not be (one save or a burst)."""
+    return (f"Aer job {job_id} was saved to {where} but not added to the index ({why}); it is "
+            "listed once the index is free again.")
+
+
 class IndexBatch:
     """The rows of one store's archives written during a burst, in order."""
 
@@ -47,9 +53,8 @@ class IndexBatch:
             texts = []
             for entry, tag in zip(self.entries, self.tags):
                 store._mark_unindexed(entry.archive)  # noqa: SLF001 - its one way to say so
-                texts.append((tag, f"Aer job {entry.job_id} was saved to "
-                                   f"{store.blobs.path(entry.archive)} but not added to the "
-                                   f"index ({exc}); it is listed once the index is free again."))
+                texts.append((tag, not_indexed(entry.job_id, store.blobs.path(entry.archive),
+                                               exc)))
             return texts
         finally:
             self.entries, self.tags, self._versions = [], [], []

@@ -71,9 +71,9 @@ def qpy_of(circuit: Any) -> bytes | None:
     """QPY bytes that load back as ``circuit`` (those it came in, else written now), or None
     if QPY cannot hold it exactly (an instruction outside the standard set, metadata JSON
     would change, anything QPY refuses): then it is pickled as it is."""
-    known = _SOURCE.get(id(circuit))
-    if known is not None and known[0] is circuit:
-        return known[1]
+    known = _source(circuit)
+    if known is not None:
+        return known
     try:
         if not _safe_names().issuperset(circuit.count_ops()):
             return None
@@ -111,8 +111,13 @@ def circuit_from_qpy(data: bytes) -> Any:
 
 def is_shared(circuit: Any) -> bool:
     """Whether ``circuit`` is one :func:`circuit_from_qpy` hands out (so never changed)."""
+    return _source(circuit) is not None
+
+
+def _source(circuit: Any) -> bytes | None:
+    """The QPY bytes ``circuit`` was loaded from by :func:`circuit_from_qpy`, if it was."""
     known = _SOURCE.get(id(circuit))
-    return known is not None and known[0] is circuit
+    return known[1] if known is not None and known[0] is circuit else None
 
 
 class _QpyFile:
